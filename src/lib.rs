@@ -1,0 +1,101 @@
+//! An in-memory presence store for chat and contact-center services: who is online, sorted pages
+//! of everyone, and exactly what changed since you last looked.
+//!
+//! # The model
+//!
+//! Each user has a **requested** [`Category`] (what was last set for them, Symphony's eleven) and
+//! an [`Activity`] aggregated from their **sessions** (devices or connections that heartbeat):
+//! `Active` if any session is, `Idle` if sessions exist but none is active, `Offline` if none.
+//! What others see is one pure function, [`resolve`]`(requested, activity)`: offline shows
+//! `Offline`, an idle user who asked for `Available` (or nothing) shows `Away`, an active user who
+//! asked for nothing shows `Available`, and otherwise the request shows. A [`SetMode::Soft`] set
+//! (Symphony's `soft=true`) goes through `resolve`, so an offline user stays `Offline` until they
+//! come online; a [`SetMode::Hard`] set shows at once and holds until the activity next changes.
+//!
+//! # The guarantees
+//!
+//! - **Deltas miss nothing.** Every visible change gets a sequence number in its shard's log. A
+//!   [`Cursor`] is the vector of those numbers, so [`PresenceStore::changes_since`] from a cursor
+//!   returns exactly the users changed after it, each once, with no clock involved. Time-based
+//!   queries (Rocket.Chat's `from`) are answered from the same log.
+//! - **Paging misses nothing.** A [`Page`] carries the cursor at which it was read. Page through
+//!   every user, then ask for the changes since the *first* page's cursor: together they hold
+//!   every user's latest state, even for users who changed mid-scan (the gap Symphony's docs
+//!   warn about).
+//! - **An honest fallback.** A delta older than the window (10 minutes by default), older than
+//!   what the log still holds, or from another store's cursor answers with the full list and
+//!   says why ([`FullReason`]).
+//! - **No background threads.** Time comes from an injected [`Clock`]; idling and expiry happen
+//!   in [`PresenceStore::sweep`], which you call. Tests drive time with [`ManualClock`].
+//! - **No ghost sessions.** A session that stops heartbeating expires after `session_ttl`.
+//!
+//! # How it works
+//!
+//! Keys hash to shards (lock stripes), each a cache-padded `RwLock` around the shard's records,
+//! an ordered index of its keys, its change log and its session timer wheel. A write takes one
+//! shard's lock and touches nothing shared with other shards (no global counter): the sequence is
+//! per shard and the timestamp is read under the lock, clamped so each log is ordered by both. A
+//! delta walks each log from the cursor (or binary-searches it by time) and keeps an entry only
+//! if it is its record's latest change, so its cost follows the changes, not the users. A page
+//! merges the shards' ordered indexes under all read locks, so its cursor is a snapshot.
+//! Changes that alter nothing visible (most heartbeats) are not logged and allocate nothing.
+//!
+//! # Quick start
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use presence_store::{
+//!     Activity, Category, ManualClock, PageQuery, PresenceStore, SetMode, Since, StoreConfig,
+//! };
+//!
+//! let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+//! let store: PresenceStore<u64> = PresenceStore::with_clock(StoreConfig::default(), clock.clone());
+//!
+//! // A soft set on an offline user waits until they come online.
+//! store.set(&7, Category::Busy, SetMode::Soft)?;
+//! assert_eq!(store.get(&7).unwrap().category, Category::Offline);
+//! store.heartbeat(&7, 1, Activity::Active)?;
+//! assert_eq!(store.get(&7).unwrap().category, Category::Busy);
+//!
+//! // Page through everyone, then follow the changes from the first page's cursor.
+//! store.heartbeat(&3, 1, Activity::Active)?;
+//! let page = store.page(&PageQuery::first().with_limit(100))?;
+//! assert_eq!(page.items.iter().map(|(k, _)| *k).collect::<Vec<_>>(), [3, 7]);
+//! store.disconnect(&7, 1)?;
+//! let delta = store.changes_since(&Since::Cursor(page.cursor));
+//! assert_eq!(delta.users.len(), 1);
+//! assert_eq!(delta.users[0].1.category, Category::Offline);
+//!
+//! // Sessions that stop heartbeating idle, then expire, when the host sweeps.
+//! clock.advance(Duration::from_secs(60));
+//! store.sweep();
+//! assert_eq!(store.get(&3).unwrap().category, Category::Away);
+//! # Ok::<(), presence_store::Error>(())
+//! ```
+//!
+//! # Features
+//!
+//! - `serde`: `Serialize`/`Deserialize` for the public value types; a [`Cursor`] serializes as
+//!   its token.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
+mod clock;
+mod config;
+mod error;
+mod log;
+mod page;
+mod presence;
+mod session;
+mod shard;
+mod store;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::StoreConfig;
+pub use error::Error;
+pub use log::{Cursor, Delta, FullReason, Since};
+pub use page::{Page, PageQuery};
+pub use presence::{resolve, Activity, Category, Presence, SetMode};
+pub use store::{Key, PresenceStore};

@@ -1,0 +1,200 @@
+//! The presence model: what a user asked for ([`Category`]), what their devices say
+//! ([`Activity`]), how a set applies ([`SetMode`]), and the one pure rule that turns the first
+//! two into what others see ([`resolve`]).
+//!
+//! Invariant: a stored [`Presence`] always has `category == resolve(requested, activity)`, except
+//! after a [`SetMode::Hard`] set, which holds its category until the activity next changes.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::Error;
+
+/// A presence category, with Symphony's eleven names.
+///
+/// `Display` and `FromStr` use Symphony's spelling (`"DO_NOT_DISTURB"`); parsing ignores ASCII
+/// case, so `"available"` is accepted, and anything else is [`Error::UnknownCategory`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "SCREAMING_SNAKE_CASE"))]
+#[repr(u8)]
+pub enum Category {
+    /// Nothing was ever set; shows as [`Category::Available`] while active.
+    Undefined,
+    /// Available.
+    Available,
+    /// Busy.
+    Busy,
+    /// Do not disturb.
+    DoNotDisturb,
+    /// On the phone.
+    OnThePhone,
+    /// Be right back.
+    BeRightBack,
+    /// In a meeting.
+    InAMeeting,
+    /// Away; also what an idle user who asked for `Available` shows.
+    Away,
+    /// Out of office.
+    OutOfOffice,
+    /// Off work.
+    OffWork,
+    /// Offline; what every user with no session shows.
+    Offline,
+}
+
+impl Category {
+    /// All eleven categories, in declaration order.
+    pub const ALL: [Category; 11] = [
+        Category::Undefined,
+        Category::Available,
+        Category::Busy,
+        Category::DoNotDisturb,
+        Category::OnThePhone,
+        Category::BeRightBack,
+        Category::InAMeeting,
+        Category::Away,
+        Category::OutOfOffice,
+        Category::OffWork,
+        Category::Offline,
+    ];
+
+    /// Symphony's spelling of the category, e.g. `"DO_NOT_DISTURB"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Category::Undefined => "UNDEFINED",
+            Category::Available => "AVAILABLE",
+            Category::Busy => "BUSY",
+            Category::DoNotDisturb => "DO_NOT_DISTURB",
+            Category::OnThePhone => "ON_THE_PHONE",
+            Category::BeRightBack => "BE_RIGHT_BACK",
+            Category::InAMeeting => "IN_A_MEETING",
+            Category::Away => "AWAY",
+            Category::OutOfOffice => "OUT_OF_OFFICE",
+            Category::OffWork => "OFF_WORK",
+            Category::Offline => "OFFLINE",
+        }
+    }
+}
+
+impl fmt::Display for Category {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Category {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        Category::ALL
+            .into_iter()
+            .find(|c| c.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| Error::UnknownCategory {
+                value: s.chars().take(Error::ECHO_LIMIT).collect(),
+            })
+    }
+}
+
+/// What a user's devices say, aggregated over their sessions: `Active` if any session is active,
+/// else `Idle` if any session exists, else `Offline`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "SCREAMING_SNAKE_CASE"))]
+#[repr(u8)]
+pub enum Activity {
+    /// At least one session reported recent user activity.
+    Active,
+    /// Sessions exist, none of them active.
+    Idle,
+    /// No session.
+    Offline,
+}
+
+/// How [`PresenceStore::set`](crate::PresenceStore::set) applies a category.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "SCREAMING_SNAKE_CASE"))]
+pub enum SetMode {
+    /// Show the category at once, whatever the activity, until the activity next changes.
+    Hard,
+    /// Symphony's `soft=true`: store the request and show `resolve(requested, activity)`, so an
+    /// offline user stays `Offline` and `Available` on an idle user shows `Away`.
+    Soft,
+}
+
+/// A user's presence as the store holds it.
+///
+/// Marked `non_exhaustive`: later layers add fields (status message, definition, source).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct Presence {
+    /// What others see (the effective category).
+    pub category: Category,
+    /// What was last set for the user; sticky across activity changes.
+    pub requested: Category,
+    /// Aggregated from the user's sessions.
+    pub activity: Activity,
+    /// Milliseconds since the Unix epoch of the last visible change.
+    pub updated_at: u64,
+    /// Shard-local sequence number of the last visible change; grows with every change of the user.
+    pub version: u64,
+}
+
+/// The presence others see for a `requested` category at an `activity`:
+/// `Offline` activity shows `Offline`; `Idle` with `Available` or `Undefined` shows `Away`;
+/// `Active` with `Undefined` shows `Available`; otherwise the requested category.
+pub const fn resolve(requested: Category, activity: Activity) -> Category {
+    match (activity, requested) {
+        (Activity::Offline, _) => Category::Offline,
+        (Activity::Idle, Category::Available | Category::Undefined) => Category::Away,
+        (Activity::Active, Category::Undefined) => Category::Available,
+        (_, requested) => requested,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolve_over_every_pair() {
+        for requested in Category::ALL {
+            for activity in [Activity::Active, Activity::Idle, Activity::Offline] {
+                let expected = match (requested, activity) {
+                    (_, Activity::Offline) => Category::Offline,
+                    (Category::Available | Category::Undefined, Activity::Idle) => Category::Away,
+                    (Category::Undefined, Activity::Active) => Category::Available,
+                    (r, _) => r,
+                };
+                assert_eq!(
+                    resolve(requested, activity),
+                    expected,
+                    "{requested} {activity:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn category_names_round_trip() {
+        for c in Category::ALL {
+            assert_eq!(c.to_string().parse::<Category>().unwrap(), c);
+        }
+        assert_eq!(
+            "do_not_disturb".parse::<Category>().unwrap(),
+            Category::DoNotDisturb
+        );
+    }
+
+    #[test]
+    fn unknown_category_is_an_error() {
+        for bad in ["", "ONLINE", "AVAILABLE ", "DO-NOT-DISTURB"] {
+            assert!(matches!(
+                bad.parse::<Category>(),
+                Err(Error::UnknownCategory { .. })
+            ));
+        }
+    }
+}

@@ -1,0 +1,521 @@
+//! One lock stripe: the records of the users whose keys hash here, an ordered index of their keys
+//! for paging, the shard's change log, and its session wheel.
+//!
+//! Records live in a dense slab addressed by `u32` slots, found through a hash table of slots and
+//! through the ordered index. A removed user leaves a tombstone (its record, marked removed, still
+//! in the hash table but not in the index) until its last log entry is pruned, so deltas can report
+//! the removal and a user re-added meanwhile keeps one record and one latest entry. Invariants:
+//! every log entry's record has `version >= ` the entry's sequence, with equality for exactly the
+//! latest change of each record; `live` counts the records that are not tombstones.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+
+use ahash::RandomState;
+use hashbrown::HashTable;
+
+use crate::log::{Entry, Log};
+use crate::session::{aggregate, Aging, Session, Timeouts, Wheel, NOT_SCHEDULED};
+use crate::{resolve, Activity, Category, Clock, Error, Key, Presence, SetMode};
+
+/// Record flag: the user was removed; the record is a tombstone (or a free slot).
+const REMOVED: u8 = 1;
+/// Record flag: the user has sessions beyond the inline one, in `Shard::more_sessions`.
+const MORE_SESSIONS: u8 = 2;
+
+/// One user's state. 56 bytes for a `u64` key.
+#[derive(Debug)]
+pub(crate) struct Record<K> {
+    pub(crate) key: K,
+    updated_at: u64,
+    version: u64,
+    /// The first session, inline; `Session::EMPTY` when the user has none.
+    session: Session,
+    /// Wheel bucket holding this record's entry, or `NOT_SCHEDULED`.
+    sched: u32,
+    requested: Category,
+    category: Category,
+    activity: Activity,
+    flags: u8,
+}
+
+impl<K> Record<K> {
+    fn new(key: K) -> Self {
+        Record {
+            key,
+            updated_at: 0,
+            version: 0,
+            session: Session::EMPTY,
+            sched: NOT_SCHEDULED,
+            requested: Category::Undefined,
+            category: Category::Offline,
+            activity: Activity::Offline,
+            flags: 0,
+        }
+    }
+
+    /// Makes a tombstone a fresh user again, keeping its place in the wheel.
+    fn revive(&mut self) {
+        self.flags = 0;
+        self.session = Session::EMPTY;
+        self.requested = Category::Undefined;
+        self.category = Category::Offline;
+        self.activity = Activity::Offline;
+    }
+
+    pub(crate) fn is_removed(&self) -> bool {
+        self.flags & REMOVED != 0
+    }
+
+    pub(crate) fn presence(&self) -> Presence {
+        Presence {
+            category: self.category,
+            requested: self.requested,
+            activity: self.activity,
+            updated_at: self.updated_at,
+            version: self.version,
+        }
+    }
+}
+
+/// The parts of the store's config a shard needs, in ms.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub(crate) timeouts: Timeouts,
+    pub(crate) window: u64,
+    pub(crate) log_capacity: usize,
+}
+
+/// One lock stripe. Every method expects the caller to hold the shard's lock (read for `&self`,
+/// write for `&mut self`); `hash` is the store's hash of `key`.
+#[derive(Debug)]
+pub(crate) struct Shard<K> {
+    table: HashTable<u32>,
+    records: Vec<Record<K>>,
+    free: Vec<u32>,
+    index: BTreeMap<K, u32>,
+    log: Log,
+    wheel: Wheel,
+    more_sessions: HashMap<u32, Vec<Session>, RandomState>,
+    live: usize,
+    /// Newest time this shard has used; times are clamped to never go below it.
+    last_ts: u64,
+    hasher: RandomState,
+}
+
+impl<K: Key> Shard<K> {
+    pub(crate) fn new(hasher: RandomState) -> Self {
+        Shard {
+            table: HashTable::new(),
+            records: Vec::new(),
+            free: Vec::new(),
+            index: BTreeMap::new(),
+            log: Log::new(),
+            wheel: Wheel::default(),
+            more_sessions: HashMap::with_hasher(hasher.clone()),
+            live: 0,
+            last_ts: 0,
+            hasher,
+        }
+    }
+
+    /// Number of users (tombstones excluded).
+    pub(crate) fn live(&self) -> usize {
+        self.live
+    }
+
+    /// The shard's position in its log: the sequence of its newest change.
+    pub(crate) fn seq(&self) -> u64 {
+        self.log.last_seq()
+    }
+
+    pub(crate) fn log(&self) -> &Log {
+        &self.log
+    }
+
+    /// The slot of `key`, tombstones included.
+    fn find(&self, hash: u64, key: &K) -> Option<u32> {
+        let records = &self.records;
+        self.table
+            .find(hash, |&s| records[s as usize].key == *key)
+            .copied()
+    }
+
+    /// The record of a known user.
+    pub(crate) fn get(&self, hash: u64, key: &K) -> Option<&Record<K>> {
+        let rec = &self.records[self.find(hash, key)? as usize];
+        (!rec.is_removed()).then_some(rec)
+    }
+
+    /// Users from `start` on, in key order.
+    pub(crate) fn range(&self, start: Bound<&K>) -> impl Iterator<Item = (&K, &Record<K>)> {
+        self.index
+            .range::<K, _>((start, Bound::Unbounded))
+            .map(|(k, &slot)| (k, &self.records[slot as usize]))
+    }
+
+    /// Appends to `out` the users whose latest change is among `entries`.
+    pub(crate) fn collect_latest(
+        &self,
+        entries: impl Iterator<Item = (u64, Entry)>,
+        out: &mut Vec<(K, Presence)>,
+    ) {
+        for (seq, entry) in entries {
+            let rec = &self.records[entry.slot as usize];
+            if rec.version == seq {
+                out.push((rec.key.clone(), rec.presence()));
+            }
+        }
+    }
+
+    /// The shard's clock: the clock's time, never below the last one used here.
+    pub(crate) fn tick(&mut self, clock: &dyn Clock) -> u64 {
+        // u64::MAX is reserved as the empty-session marker.
+        let now = clock.now_ms().min(u64::MAX - 1).max(self.last_ts);
+        self.last_ts = now;
+        now
+    }
+
+    /// Sets a user's requested category, adding the user if new.
+    pub(crate) fn set(
+        &mut self,
+        hash: u64,
+        key: &K,
+        category: Category,
+        mode: SetMode,
+        clock: &dyn Clock,
+        limits: &Limits,
+    ) -> Result<Presence, Error> {
+        let (slot, added) = self.upsert(hash, key)?;
+        let rec = &mut self.records[slot as usize];
+        let before = (rec.requested, rec.category);
+        rec.requested = category;
+        rec.category = match mode {
+            SetMode::Hard => category,
+            SetMode::Soft => resolve(category, rec.activity),
+        };
+        if added || before != (rec.requested, rec.category) {
+            let now = self.tick(clock);
+            self.commit(slot, now, limits);
+        }
+        Ok(self.records[slot as usize].presence())
+    }
+
+    /// Records a heartbeat of one session, adding the user and the session if new.
+    pub(crate) fn heartbeat(
+        &mut self,
+        hash: u64,
+        key: &K,
+        session: u64,
+        activity: Activity,
+        clock: &dyn Clock,
+        limits: &Limits,
+    ) -> Result<Presence, Error> {
+        let (slot, added) = self.upsert(hash, key)?;
+        let now = self.tick(clock);
+        let changed = if activity == Activity::Offline {
+            self.end_session(slot, session)
+        } else {
+            self.beat(slot, session, now, activity, limits.timeouts)
+        };
+        let visible = changed && self.refresh_activity(slot);
+        if added || visible {
+            self.commit(slot, now, limits);
+        }
+        Ok(self.records[slot as usize].presence())
+    }
+
+    /// Ends one session of a known user.
+    pub(crate) fn disconnect(
+        &mut self,
+        hash: u64,
+        key: &K,
+        session: u64,
+        clock: &dyn Clock,
+        limits: &Limits,
+    ) -> Result<Presence, Error> {
+        let slot = match self.find(hash, key) {
+            Some(slot) if !self.records[slot as usize].is_removed() => slot,
+            _ => return Err(Error::unknown_user(key)),
+        };
+        if self.end_session(slot, session) && self.refresh_activity(slot) {
+            let now = self.tick(clock);
+            self.commit(slot, now, limits);
+        }
+        Ok(self.records[slot as usize].presence())
+    }
+
+    /// Forgets a user, leaving a logged tombstone; returns the presence it had.
+    pub(crate) fn remove(
+        &mut self,
+        hash: u64,
+        key: &K,
+        clock: &dyn Clock,
+        limits: &Limits,
+    ) -> Option<Presence> {
+        let slot = self.find(hash, key)?;
+        let rec = &mut self.records[slot as usize];
+        if rec.is_removed() {
+            return None;
+        }
+        let old = rec.presence();
+        if rec.flags & MORE_SESSIONS != 0 {
+            self.more_sessions.remove(&slot);
+        }
+        rec.revive();
+        rec.flags = REMOVED;
+        self.index.remove(key);
+        self.live -= 1;
+        let now = self.tick(clock);
+        self.commit(slot, now, limits);
+        Some(old)
+    }
+
+    /// Applies every idle and expiry rule due at `now`; returns how many sessions changed.
+    pub(crate) fn sweep(&mut self, now: u64, limits: &Limits) -> usize {
+        let current = Wheel::bucket_of(now);
+        let mut transitions = 0;
+        let mut still_current = Vec::new();
+        while let Some((bucket, slots)) = self.wheel.pop_due(current) {
+            for slot in slots {
+                let rec = &mut self.records[slot as usize];
+                if rec.sched != bucket {
+                    continue; // stale: the record was filed again elsewhere
+                }
+                rec.sched = NOT_SCHEDULED;
+                if rec.is_removed() {
+                    continue;
+                }
+                let aged = self.age_sessions(slot, now, limits.timeouts);
+                transitions += aged;
+                if aged > 0 && self.refresh_activity(slot) {
+                    self.commit(slot, now, limits);
+                }
+                if let Some(deadline) = self.deadline(slot, limits.timeouts) {
+                    if Wheel::bucket_of(deadline) <= current {
+                        still_current.push(slot);
+                    } else {
+                        self.records[slot as usize].sched = self.wheel.schedule(slot, deadline);
+                    }
+                }
+            }
+        }
+        for &slot in &still_current {
+            self.records[slot as usize].sched = current;
+        }
+        self.wheel.refile(current, still_current);
+        self.prune(now, limits);
+        transitions
+    }
+
+    /// Drops log entries older than the window or over capacity, freeing tombstones whose last
+    /// entry goes.
+    pub(crate) fn prune(&mut self, now: u64, limits: &Limits) {
+        while let Some((seq, entry)) = self.log.front() {
+            let expired = entry.ts.saturating_add(limits.window) <= now;
+            if !expired && self.log.len() <= limits.log_capacity {
+                break;
+            }
+            let rec = &self.records[entry.slot as usize];
+            if rec.version == seq && rec.is_removed() {
+                let hash = self.hasher.hash_one(&rec.key);
+                if let Ok(found) = self.table.find_entry(hash, |&s| s == entry.slot) {
+                    found.remove();
+                }
+                self.free.push(entry.slot);
+            }
+            self.log.pop_front();
+        }
+    }
+
+    /// The slot of `key`, adding the user (or reviving its tombstone) if needed; `true` if added.
+    fn upsert(&mut self, hash: u64, key: &K) -> Result<(u32, bool), Error> {
+        if let Some(slot) = self.find(hash, key) {
+            let rec = &mut self.records[slot as usize];
+            if !rec.is_removed() {
+                return Ok((slot, false));
+            }
+            rec.revive();
+            self.index.insert(key.clone(), slot);
+            self.live += 1;
+            return Ok((slot, true));
+        }
+        let record = Record::new(key.clone());
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                let old = std::mem::replace(&mut self.records[slot as usize], record);
+                // A freed slot may still be filed in the wheel; keep that filing valid.
+                self.records[slot as usize].sched = old.sched;
+                slot
+            }
+            None => {
+                let slot = u32::try_from(self.records.len())
+                    .ok()
+                    .filter(|&s| s < u32::MAX)
+                    .ok_or(Error::CapacityExceeded)?;
+                self.records.push(record);
+                slot
+            }
+        };
+        let (records, hasher) = (&self.records, &self.hasher);
+        self.table
+            .insert_unique(hash, slot, |&s| hasher.hash_one(&records[s as usize].key));
+        self.index.insert(key.clone(), slot);
+        self.live += 1;
+        Ok((slot, true))
+    }
+
+    /// Logs a visible change of the record at `slot`.
+    fn commit(&mut self, slot: u32, now: u64, limits: &Limits) {
+        let seq = self.log.push(now, slot);
+        let rec = &mut self.records[slot as usize];
+        rec.version = seq;
+        rec.updated_at = now;
+        self.prune(now, limits);
+    }
+
+    /// Applies a heartbeat to one session, opening it if new; `true` if the session's
+    /// activity may have changed (so the user's must be recomputed).
+    fn beat(&mut self, slot: u32, id: u64, now: u64, activity: Activity, t: Timeouts) -> bool {
+        let rec = &mut self.records[slot as usize];
+        let (session, changed) = if rec.session.is_empty() {
+            rec.session = Session::new(id, now, activity);
+            (rec.session, true)
+        } else if rec.session.id == id {
+            let was_active = rec.session.is_active();
+            rec.session.beat(now, activity);
+            (rec.session, was_active != rec.session.is_active())
+        } else {
+            let more = self.more_sessions.entry(slot).or_default();
+            rec.flags |= MORE_SESSIONS;
+            match more.iter_mut().find(|s| s.id == id) {
+                Some(s) => {
+                    let was_active = s.is_active();
+                    s.beat(now, activity);
+                    (*s, was_active != s.is_active())
+                }
+                None => {
+                    more.push(Session::new(id, now, activity));
+                    (more[more.len() - 1], true)
+                }
+            }
+        };
+        // Deadlines only move later on a known session, so its filing stays valid; a new or
+        // re-activated session may need an earlier one.
+        let deadline = session.deadline(t);
+        if Wheel::bucket_of(deadline) < rec.sched {
+            rec.sched = self.wheel.schedule(slot, deadline);
+        }
+        changed
+    }
+
+    /// Ends one session; `false` if the user has no such session.
+    fn end_session(&mut self, slot: u32, id: u64) -> bool {
+        let rec = &self.records[slot as usize];
+        if rec.session.is_empty() {
+            return false;
+        }
+        if rec.session.id == id {
+            self.drop_inline_session(slot);
+            return true;
+        }
+        if rec.flags & MORE_SESSIONS == 0 {
+            return false;
+        }
+        let Some(more) = self.more_sessions.get_mut(&slot) else {
+            return false;
+        };
+        let Some(i) = more.iter().position(|s| s.id == id) else {
+            return false;
+        };
+        more.swap_remove(i);
+        self.forget_empty_side_table(slot);
+        true
+    }
+
+    /// Removes the inline session, moving a side-table session inline if there is one.
+    fn drop_inline_session(&mut self, slot: u32) {
+        let next = if self.records[slot as usize].flags & MORE_SESSIONS != 0 {
+            self.more_sessions.get_mut(&slot).and_then(Vec::pop)
+        } else {
+            None
+        };
+        self.records[slot as usize].session = next.unwrap_or(Session::EMPTY);
+        self.forget_empty_side_table(slot);
+    }
+
+    fn forget_empty_side_table(&mut self, slot: u32) {
+        let rec = &mut self.records[slot as usize];
+        if rec.flags & MORE_SESSIONS != 0 && self.more_sessions.get(&slot).is_none_or(Vec::is_empty)
+        {
+            self.more_sessions.remove(&slot);
+            rec.flags &= !MORE_SESSIONS;
+        }
+    }
+
+    /// The user's sessions beyond the inline one.
+    fn extra_sessions(&self, slot: u32) -> &[Session] {
+        if self.records[slot as usize].flags & MORE_SESSIONS == 0 {
+            return &[];
+        }
+        self.more_sessions.get(&slot).map_or(&[], Vec::as_slice)
+    }
+
+    /// Recomputes the user's activity from its sessions; `true` if it changed (then the
+    /// category is resolved again, ending a hard set).
+    fn refresh_activity(&mut self, slot: u32) -> bool {
+        let activity = aggregate(
+            &self.records[slot as usize].session,
+            self.extra_sessions(slot),
+        );
+        let rec = &mut self.records[slot as usize];
+        if activity == rec.activity {
+            return false;
+        }
+        rec.activity = activity;
+        rec.category = resolve(rec.requested, activity);
+        true
+    }
+
+    /// Applies the sweep rules to every session of the user; returns how many changed.
+    fn age_sessions(&mut self, slot: u32, now: u64, t: Timeouts) -> usize {
+        let mut changed = 0;
+        if let Some(more) = self.more_sessions.get_mut(&slot) {
+            more.retain_mut(|s| match s.age(now, t) {
+                Aging::Unchanged => true,
+                Aging::Idled => {
+                    changed += 1;
+                    true
+                }
+                Aging::Expired => {
+                    changed += 1;
+                    false
+                }
+            });
+            self.forget_empty_side_table(slot);
+        }
+        // Expiring the inline session promotes a side-table one, which was aged above.
+        let rec = &mut self.records[slot as usize];
+        if !rec.session.is_empty() {
+            match rec.session.age(now, t) {
+                Aging::Unchanged => {}
+                Aging::Idled => changed += 1,
+                Aging::Expired => {
+                    changed += 1;
+                    self.drop_inline_session(slot);
+                }
+            }
+        }
+        changed
+    }
+
+    /// The earliest deadline of the user's sessions, if it has any.
+    fn deadline(&self, slot: u32, t: Timeouts) -> Option<u64> {
+        let inline = &self.records[slot as usize].session;
+        if inline.is_empty() {
+            return None;
+        }
+        let extra = self.extra_sessions(slot).iter().map(|s| s.deadline(t));
+        extra.chain([inline.deadline(t)]).min()
+    }
+}

@@ -1,0 +1,358 @@
+//! [`PresenceStore`]: the public API. It hashes each key to one shard and takes that shard's lock;
+//! reads that span users (pages, deltas, cursors) visit the shards in index order.
+
+use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use ahash::RandomState;
+use crossbeam_utils::CachePadded;
+use parking_lot::{RwLock, RwLockReadGuard};
+
+use crate::config::ms;
+use crate::page::Merge;
+use crate::session::Timeouts;
+use crate::shard::{Limits, Shard};
+use crate::{
+    Activity, Category, Clock, Cursor, Delta, Error, FullReason, Page, PageQuery, Presence,
+    SetMode, Since, StoreConfig, SystemClock,
+};
+
+/// What a store's key can be: `u64`, `i64`, `String`, or any ordered, hashable, shareable value.
+pub trait Key:
+    Clone + Eq + Ord + std::hash::Hash + std::fmt::Debug + Send + Sync + 'static
+{
+}
+
+impl<T: Clone + Eq + Ord + std::hash::Hash + std::fmt::Debug + Send + Sync + 'static> Key for T {}
+
+/// A lock-striped presence store with a per-shard change log.
+///
+/// Share it across threads with an `Arc`; every method takes `&self`. Writers on different
+/// shards never touch a shared cache line. Each method's docs say which locks it takes and what
+/// it costs; no method holds a lock while calling back into the caller, so none can deadlock.
+pub struct PresenceStore<K> {
+    shards: Box<[CachePadded<RwLock<Shard<K>>>]>,
+    hasher: RandomState,
+    clock: Arc<dyn Clock>,
+    config: StoreConfig,
+    limits: Limits,
+    /// This instance's identity, written into its cursors.
+    id: u64,
+}
+
+impl<K> std::fmt::Debug for PresenceStore<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PresenceStore")
+            .field("shards", &self.shards.len())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: Key> PresenceStore<K> {
+    /// A store on the system clock.
+    ///
+    /// # Panics
+    /// If `config` fails [`StoreConfig::validate`]; use [`PresenceStore::try_new`] for a config
+    /// read at run time.
+    pub fn new(config: StoreConfig) -> Self {
+        Self::with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// A store on the given clock (a [`ManualClock`](crate::ManualClock) in tests).
+    ///
+    /// # Panics
+    /// If `config` fails [`StoreConfig::validate`]; see [`PresenceStore::try_with_clock`].
+    pub fn with_clock(config: StoreConfig, clock: Arc<dyn Clock>) -> Self {
+        match Self::try_with_clock(config, clock) {
+            Ok(store) => store,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// A store on the system clock, or [`Error::InvalidConfig`].
+    pub fn try_new(config: StoreConfig) -> Result<Self, Error> {
+        Self::try_with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// A store on the given clock, or [`Error::InvalidConfig`].
+    pub fn try_with_clock(config: StoreConfig, clock: Arc<dyn Clock>) -> Result<Self, Error> {
+        config.validate()?;
+        let hasher = RandomState::new();
+        let shards = (0..config.shard_count())
+            .map(|_| CachePadded::new(RwLock::new(Shard::new(hasher.clone()))))
+            .collect();
+        let limits = Limits {
+            timeouts: Timeouts {
+                idle_after: ms(config.idle_after),
+                ttl: ms(config.session_ttl),
+            },
+            window: ms(config.delta_window),
+            log_capacity: config.log_capacity,
+        };
+        Ok(PresenceStore {
+            shards,
+            hasher,
+            clock,
+            config,
+            limits,
+            id: new_store_id(),
+        })
+    }
+
+    /// The configuration the store runs with (with `shards` as given, 0 for automatic).
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    /// The number of shards (lock stripes).
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Sets a user's presence, adding the user if unknown.
+    ///
+    /// `Soft` stores the request and shows `resolve(category, activity)`; `Hard` shows `category`
+    /// until the user's activity next changes. A set that changes nothing visible is not logged.
+    ///
+    /// Locks: the user's shard, for writing. Cost: O(1); allocates only to add a user.
+    pub fn set(&self, user: &K, category: Category, mode: SetMode) -> Result<Presence, Error> {
+        let (hash, shard) = self.route(user);
+        shard
+            .write()
+            .set(hash, user, category, mode, &*self.clock, &self.limits)
+    }
+
+    /// Records a heartbeat from one of the user's sessions, adding the user and the session if
+    /// unknown. `Active` marks user activity, `Idle` keeps the session alive without it, and
+    /// `Offline` ends the session (as [`disconnect`](Self::disconnect)).
+    ///
+    /// A heartbeat that leaves the user's activity as it was changes nothing visible: it is not
+    /// logged, and it allocates nothing.
+    ///
+    /// Locks: the user's shard, for writing. Cost: O(sessions of the user).
+    pub fn heartbeat(&self, user: &K, session: u64, activity: Activity) -> Result<Presence, Error> {
+        let (hash, shard) = self.route(user);
+        shard
+            .write()
+            .heartbeat(hash, user, session, activity, &*self.clock, &self.limits)
+    }
+
+    /// Ends one session of a known user. A session the user does not have changes nothing (a
+    /// disconnect may arrive twice); an unknown user is [`Error::UnknownUser`].
+    ///
+    /// Locks: the user's shard, for writing. Cost: O(sessions of the user).
+    pub fn disconnect(&self, user: &K, session: u64) -> Result<Presence, Error> {
+        let (hash, shard) = self.route(user);
+        shard
+            .write()
+            .disconnect(hash, user, session, &*self.clock, &self.limits)
+    }
+
+    /// Forgets a user and its sessions; returns the presence it had, or `None` if unknown.
+    /// The removal is logged: deltas report the user with category `Offline`.
+    ///
+    /// Locks: the user's shard, for writing. Cost: O(log users of the shard).
+    pub fn remove(&self, user: &K) -> Option<Presence> {
+        let (hash, shard) = self.route(user);
+        shard.write().remove(hash, user, &*self.clock, &self.limits)
+    }
+
+    /// Idles the sessions whose last active heartbeat is `idle_after` old and removes those
+    /// silent for `session_ttl`, logging every visible change, and prunes old log entries.
+    /// Returns how many sessions it idled or removed. Call it every second or so (from a timer
+    /// or a thread of your own); the store starts no thread.
+    ///
+    /// Locks: each shard in turn, for writing. Cost: O(shards + sessions due).
+    pub fn sweep(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|shard| {
+                let mut shard = shard.write();
+                let now = shard.tick(&*self.clock);
+                shard.sweep(now, &self.limits)
+            })
+            .sum()
+    }
+
+    /// The presence of one user, or `None` if unknown.
+    ///
+    /// Locks: the user's shard, for reading. Cost: O(1), no allocation.
+    pub fn get(&self, user: &K) -> Option<Presence> {
+        let (hash, shard) = self.route(user);
+        shard.read().get(hash, user).map(|r| r.presence())
+    }
+
+    /// The known users among `users`, in input order (repeats repeated), with their presence.
+    ///
+    /// Locks: each user's shard in turn, for reading. Cost: O(users).
+    pub fn get_many(&self, users: &[K]) -> Vec<(K, Presence)> {
+        users
+            .iter()
+            .filter_map(|u| Some((u.clone(), self.get(u)?)))
+            .collect()
+    }
+
+    /// The number of users the store knows.
+    ///
+    /// Locks: each shard in turn, for reading. Cost: O(shards).
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.read().live()).sum()
+    }
+
+    /// Whether the store knows no user.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The cursor of "now": a delta from it holds only changes made after this call.
+    ///
+    /// Locks: each shard in turn, for reading. Cost: O(shards).
+    pub fn cursor(&self) -> Cursor {
+        self.cursor_of(self.shards.iter().map(|s| s.read().seq()))
+    }
+
+    /// One page of users in ascending key order, from `query.start`.
+    ///
+    /// The page carries the cursor at which it was read: after paging through every user, a
+    /// delta from the first page's cursor returns every user that changed meanwhile, so nothing
+    /// is missed (Symphony's paging gap). A limit of 0 or over `max_page` is
+    /// [`Error::InvalidLimit`].
+    ///
+    /// Locks: every shard for reading, all at once, in index order, for the duration of the
+    /// merge. Cost: O(limit x log shards + shards x log users), plus any offline users skipped.
+    pub fn page(&self, query: &PageQuery<K>) -> Result<Page<K>, Error> {
+        let limit = query.limit.unwrap_or(self.config.default_page);
+        if limit == 0 || limit > self.config.max_page {
+            return Err(Error::InvalidLimit {
+                limit,
+                max: self.config.max_page,
+            });
+        }
+        let guards = self.read_all();
+        let mut users = self.merged(&guards, query.start.as_ref(), query.include_offline);
+        let items: Vec<(K, Presence)> = users
+            .by_ref()
+            .take(limit)
+            .map(|(k, p)| (k.clone(), p))
+            .collect();
+        let next = users.next().map(|(k, _)| k.clone());
+        Ok(Page {
+            items,
+            next,
+            cursor: self.cursor_of(guards.iter().map(|g| g.seq())),
+        })
+    }
+
+    /// The users that changed since a time or a cursor, each once with its latest state.
+    ///
+    /// - `Since::Time(t)` with `now - t < delta_window`: users whose last visible change is at
+    ///   or after `t`, removed users included (as `Offline`); a future `t` gives none.
+    /// - `Since::Cursor(c)`: exactly the users whose latest change is after `c`.
+    /// - A time outside the window, changes pruned from the log, or a cursor of another store
+    ///   give the full list of users not offline, sorted by key, with `full` and the reason.
+    ///
+    /// Locks: each shard in turn, for reading; all shards at once for a full answer. Cost:
+    /// O(shards x log log-length + changes), not the number of users (except a full answer).
+    pub fn changes_since(&self, since: &Since) -> Delta<K> {
+        let delta = match since {
+            Since::Time(t) => self.changes_since_time(*t),
+            Since::Cursor(c) => self.changes_since_cursor(c),
+        };
+        delta.unwrap_or_else(|reason| self.full(reason))
+    }
+
+    fn changes_since_time(&self, t: u64) -> Result<Delta<K>, FullReason> {
+        let now = self.clock.now_ms();
+        if t > now {
+            return Ok(self.partial(Vec::new(), self.cursor()));
+        }
+        if now - t >= self.limits.window {
+            return Err(FullReason::OutsideWindow);
+        }
+        let mut users = Vec::new();
+        let mut seqs = Vec::with_capacity(self.shards.len());
+        for shard in self.shards.iter() {
+            let shard = shard.read();
+            shard.collect_latest(shard.log().since_ts(t)?, &mut users);
+            seqs.push(shard.seq());
+        }
+        Ok(self.partial(users, self.cursor_of(seqs)))
+    }
+
+    fn changes_since_cursor(&self, c: &Cursor) -> Result<Delta<K>, FullReason> {
+        if c.store != self.id || c.seqs.len() != self.shards.len() {
+            return Err(FullReason::ForeignCursor);
+        }
+        let mut users = Vec::new();
+        let mut seqs = Vec::with_capacity(self.shards.len());
+        for (shard, &after) in self.shards.iter().zip(c.seqs.iter()) {
+            let shard = shard.read();
+            shard.collect_latest(shard.log().after_seq(after)?, &mut users);
+            seqs.push(shard.seq());
+        }
+        Ok(self.partial(users, self.cursor_of(seqs)))
+    }
+
+    fn partial(&self, users: Vec<(K, Presence)>, cursor: Cursor) -> Delta<K> {
+        Delta {
+            users,
+            full: false,
+            reason: None,
+            cursor,
+        }
+    }
+
+    /// Every user not offline, sorted, read as one snapshot.
+    fn full(&self, reason: FullReason) -> Delta<K> {
+        let guards = self.read_all();
+        let users = self
+            .merged(&guards, Bound::Unbounded, false)
+            .map(|(k, p)| (k.clone(), p))
+            .collect();
+        Delta {
+            users,
+            full: true,
+            reason: Some(reason),
+            cursor: self.cursor_of(guards.iter().map(|g| g.seq())),
+        }
+    }
+
+    fn read_all(&self) -> Vec<RwLockReadGuard<'_, Shard<K>>> {
+        self.shards.iter().map(|s| s.read()).collect()
+    }
+
+    /// All users of the locked shards from `start` on, in key order.
+    fn merged<'a>(
+        &self,
+        guards: &'a [RwLockReadGuard<'_, Shard<K>>],
+        start: Bound<&K>,
+        include_offline: bool,
+    ) -> impl Iterator<Item = (&'a K, Presence)> + 'a {
+        Merge::new(guards.iter().map(|g| g.range(start)))
+            .map(|(k, r)| (k, r.presence()))
+            .filter(move |(_, p)| include_offline || p.category != Category::Offline)
+    }
+
+    fn cursor_of(&self, seqs: impl IntoIterator<Item = u64>) -> Cursor {
+        Cursor {
+            store: self.id,
+            seqs: seqs.into_iter().collect(),
+        }
+    }
+
+    /// The key's hash and its shard. The shard is taken from bits 24..56 of the hash, apart from
+    /// those hashbrown uses inside the shard (the low bits and the top 7).
+    fn route(&self, user: &K) -> (u64, &RwLock<Shard<K>>) {
+        let hash = self.hasher.hash_one(user);
+        let index = ((hash >> 24) & 0xffff_ffff) * self.shards.len() as u64 >> 32;
+        (hash, &self.shards[index as usize])
+    }
+}
+
+/// A fresh identity for a store instance, so cursors of another instance are told apart.
+fn new_store_id() -> u64 {
+    static INSTANCES: AtomicU64 = AtomicU64::new(0);
+    RandomState::new().hash_one(INSTANCES.fetch_add(1, Ordering::Relaxed))
+}
