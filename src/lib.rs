@@ -99,3 +99,8 @@ pub use log::{Cursor, Delta, FullReason, Since};
 pub use page::{Page, PageQuery};
 pub use presence::{resolve, Activity, Category, Presence, SetMode};
 pub use store::{Key, PresenceStore};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
