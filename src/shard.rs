@@ -519,3 +519,13 @@ impl<K: Key> Shard<K> {
         extra.chain([inline.deadline(t)]).min()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_of_a_u64_key_is_56_bytes() {
+        assert_eq!(std::mem::size_of::<Record<u64>>(), 56);
+    }
+}
