@@ -346,7 +346,7 @@ impl<K: Key> PresenceStore<K> {
     /// those hashbrown uses inside the shard (the low bits and the top 7).
     fn route(&self, user: &K) -> (u64, &RwLock<Shard<K>>) {
         let hash = self.hasher.hash_one(user);
-        let index = ((hash >> 24) & 0xffff_ffff) * self.shards.len() as u64 >> 32;
+        let index = (((hash >> 24) & 0xffff_ffff) * self.shards.len() as u64) >> 32;
         (hash, &self.shards[index as usize])
     }
 }

@@ -1,0 +1,860 @@
+//! Concurrency checker: writers, a sweeper and a moving clock race against a cursor poller, a
+//! time poller (Rocket.Chat's `from`) and a pager (Symphony's paged scan, then the first page's
+//! cursor). Every reader checks what it can while the writers run; once they stop, every
+//! reader's view must equal the store's final state, exactly.
+//!
+//! A missed change shows only if it was the user's last, so the readers also stop the world now
+//! and then (a gate that writers, the sweeper and the clock hold for reading while they act):
+//! the pollers then poll and compare their view with the quiet store, and the pager takes its
+//! catch-up delta and compares. Most users are hot, but a set of cold users, touched rarely,
+//! keeps a miss from being hidden by a later change.
+//!
+//! The default run is a fixed number of operations per writer (a few seconds in debug). Set
+//! `PRESENCE_SOAK_SECS=N` to run the writers for N seconds instead, and `PRESENCE_SEED=S` to fix
+//! the writers' random choices (the thread interleaving is never fixed). Each configuration
+//! prints one summary line (`--nocapture` shows it). The log is never pruned here, so a soak's
+//! memory grows with its length (the whole run peaked near 370 MB for 30 s in release).
+
+use std::collections::{BTreeMap, HashSet};
+use std::ops::Bound;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier, PoisonError, RwLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use presence_store::{
+    resolve, Activity, Category, Clock, Cursor, Delta, Error, ManualClock, PageQuery, Presence,
+    PresenceStore, SetMode, Since, StoreConfig, SystemClock,
+};
+
+type View = BTreeMap<u64, Presence>;
+
+/// Writers, the sweeper and the clock hold it for reading while they act; a reader holding it
+/// for writing sees a quiet store.
+type Gate = RwLock<()>;
+
+const T0: u64 = 1_700_000_000_000;
+/// Session ids a writer picks from, so users have several sessions at once.
+const SESSIONS: u64 = 4;
+/// Writer ops between two looks at the gate.
+const BATCH: u64 = 64;
+/// Polls between two stop-the-world checks of a poller.
+const CHECK_EVERY: u64 = 24;
+/// How far the manual clock may move in a run: far below the delta window (a day here), so the
+/// log is never pruned by time and every delta stays exact.
+const MAX_CLOCK_ADVANCE_MS: u64 = 12 * 3600 * 1000;
+
+/// One configuration of the race.
+#[derive(Clone, Copy, Debug)]
+struct Setup {
+    shards: usize,
+    writers: u64,
+    /// Hot users per writer: writer `w` works on `[w * users / 2, w * users / 2 + users)`, so
+    /// neighbouring writers share half their users and every shard sees several writers.
+    users: u64,
+    /// Users shared by every writer and picked by a quarter of their ops, so each of them
+    /// changes rarely and a missed change stays visible.
+    cold_users: u64,
+    ops_per_writer: u64,
+    /// A `ManualClock` moved by its own thread in small steps, or the system clock.
+    manual_clock: bool,
+    idle_after_ms: u64,
+    ttl_ms: u64,
+    /// If not 0, the manual clock also steps back now and then (NTP), never more than this
+    /// below the latest time it showed: the shards must clamp. The time poller then asks from
+    /// this much before its last request (a clock that never steps back lets it ask from the
+    /// time of its last request exactly, which checks that `Since::Time` is inclusive).
+    step_back_ms: u64,
+}
+
+/// A small seedable generator (splitmix64), so the test needs no dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn soak() -> Option<Duration> {
+    let secs: f64 = std::env::var("PRESENCE_SOAK_SECS").ok()?.parse().ok()?;
+    (secs > 0.0).then(|| Duration::from_secs_f64(secs))
+}
+
+fn base_seed() -> u64 {
+    std::env::var("PRESENCE_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| SystemClock.now_ms() ^ u64::from(std::process::id()))
+}
+
+/// When writers stop: after a fixed number of ops, or at a deadline (soak).
+#[derive(Clone, Copy)]
+enum Until {
+    Ops(u64),
+    Deadline(Instant),
+}
+
+impl Until {
+    fn going(self, done: u64) -> bool {
+        match self {
+            Until::Ops(n) => done < n,
+            // Reading the time every op would cost more than the op; every 64 is plenty.
+            Until::Deadline(t) => done % 64 != 0 || Instant::now() < t,
+        }
+    }
+}
+
+/// What a writer did.
+#[derive(Default)]
+struct WriterStats {
+    ops: u64,
+    sets: u64,
+    heartbeats: u64,
+    disconnects: u64,
+    removes: u64,
+}
+
+/// Random writes on the writer's hot users and the shared cold ones, each checked against what
+/// the call returns.
+fn writer(
+    store: &PresenceStore<u64>,
+    gate: &Gate,
+    w: u64,
+    setup: Setup,
+    seed: u64,
+    until: Until,
+) -> WriterStats {
+    let mut rng = Rng(seed);
+    let mut st = WriterStats::default();
+    let base = w * setup.users / 2;
+    let mut open = gate.read().unwrap_or_else(PoisonError::into_inner);
+    while until.going(st.ops) {
+        st.ops += 1;
+        if st.ops % BATCH == 0 {
+            // Let a stop-the-world check in, and the readers in between bursts, so deltas come
+            // in many sizes.
+            drop(open);
+            thread::yield_now();
+            open = gate.read().unwrap_or_else(PoisonError::into_inner);
+        }
+        // Hot users have even keys, cold ones odd: every page mixes them.
+        let user = if rng.below(4) == 0 {
+            2 * rng.below(setup.cold_users) + 1
+        } else {
+            2 * (base + rng.below(setup.users))
+        };
+        let session = rng.below(SESSIONS);
+        match rng.below(100) {
+            0..=44 => {
+                st.heartbeats += 1;
+                let activity = match rng.below(10) {
+                    0..=4 => Activity::Active,
+                    5..=7 => Activity::Idle,
+                    _ => Activity::Offline,
+                };
+                let p = store
+                    .heartbeat(&user, session, activity)
+                    .expect("heartbeat");
+                match activity {
+                    Activity::Active => assert_eq!(p.activity, Activity::Active, "{user}: {p:?}"),
+                    Activity::Idle => assert_ne!(p.activity, Activity::Offline, "{user}: {p:?}"),
+                    Activity::Offline => {}
+                }
+            }
+            45..=71 => {
+                st.sets += 1;
+                let category = Category::ALL[rng.below(Category::ALL.len() as u64) as usize];
+                let mode = if rng.below(2) == 0 {
+                    SetMode::Hard
+                } else {
+                    SetMode::Soft
+                };
+                let p = store.set(&user, category, mode).expect("set");
+                let shown = match mode {
+                    SetMode::Hard => category,
+                    SetMode::Soft => resolve(category, p.activity),
+                };
+                assert_eq!(
+                    (p.requested, p.category),
+                    (category, shown),
+                    "{user} {mode:?}: {p:?}"
+                );
+            }
+            72..=94 => {
+                st.disconnects += 1;
+                match store.disconnect(&user, session) {
+                    Ok(_) | Err(Error::UnknownUser { .. }) => {}
+                    Err(e) => panic!("disconnect {user}/{session}: {e}"),
+                }
+            }
+            _ => {
+                st.removes += 1;
+                if let Some(p) = store.remove(&user) {
+                    assert!(p.version > 0, "{user}: removed {p:?}");
+                }
+            }
+        }
+    }
+    st
+}
+
+/// Checks one delta that must not be full: no user twice, every presence one the rules give.
+fn check_delta_shape(delta: &Delta<u64>, who: &str) {
+    assert!(
+        !delta.full && delta.reason.is_none(),
+        "{who}: a full answer ({:?}) while the log holds everything",
+        delta.reason
+    );
+    let mut seen = HashSet::with_capacity(delta.users.len());
+    for (k, p) in &delta.users {
+        assert!(seen.insert(*k), "{who}: user {k} twice in one delta");
+        assert!(p.version > 0, "{who}: user {k} never changed: {p:?}");
+        // What shows is what `resolve` gives, or what a hard set asked for.
+        assert!(
+            p.category == resolve(p.requested, p.activity) || p.category == p.requested,
+            "{who}: user {k} shows what neither rule gives: {p:?}"
+        );
+    }
+}
+
+/// Applies a cursor delta: every user in it changed after the cursor, so its version is
+/// strictly above what the view held (versions never go backwards).
+fn apply_cursor_delta(view: &mut View, delta: &Delta<u64>, who: &str) {
+    check_delta_shape(delta, who);
+    for (k, p) in &delta.users {
+        if let Some(old) = view.get(k) {
+            assert!(
+                p.version > old.version && p.updated_at >= old.updated_at,
+                "{who}: user {k} went from {old:?} to {p:?}"
+            );
+        }
+        view.insert(*k, p.clone());
+    }
+}
+
+/// Applies a delta whose users may already be in the view at the same version (a time delta is
+/// inclusive; a page may have read a user after the cursor it is caught up from).
+fn apply_overlapping_delta(view: &mut View, delta: &Delta<u64>, who: &str) {
+    check_delta_shape(delta, who);
+    for (k, p) in &delta.users {
+        if let Some(old) = view.get(k) {
+            assert!(
+                p.version >= old.version && p.updated_at >= old.updated_at,
+                "{who}: user {k} went back from {old:?} to {p:?}"
+            );
+            if p.version == old.version {
+                assert_eq!(p, old, "{who}: user {k}: one version, two states");
+            }
+        }
+        view.insert(*k, p.clone());
+    }
+}
+
+/// Every user the store knows, read by paging (call it on a quiet store).
+fn live_users(store: &PresenceStore<u64>) -> View {
+    let mut live = View::new();
+    let mut query = PageQuery::first().with_limit(5000);
+    loop {
+        let page = store.page(&query).expect("page");
+        live.extend(page.items);
+        match page.next {
+            Some(next) => query = PageQuery::starting_at(next).with_limit(5000),
+            None => return live,
+        }
+    }
+}
+
+/// With the world stopped: the view holds the current state of every user the store knows,
+/// and only removal tombstones for users it does not.
+fn assert_view_is_current(store: &PresenceStore<u64>, view: &View, who: &str) {
+    let live = live_users(store);
+    for (k, p) in &live {
+        assert_eq!(
+            view.get(k),
+            Some(p),
+            "{who}: user {k} is not at its current state"
+        );
+    }
+    for (k, p) in view {
+        if !live.contains_key(k) {
+            assert_eq!(
+                store.get(k),
+                None,
+                "{who}: user {k} known, yet not in a scan"
+            );
+            assert_eq!(
+                (p.category, p.activity),
+                (Category::Offline, Activity::Offline),
+                "{who}: user {k} was removed, yet the view has {p:?}"
+            );
+        }
+    }
+}
+
+/// What a poller did: deltas polled, users they held, stop-the-world checks passed.
+#[derive(Default)]
+struct Counts {
+    polls: u64,
+    users: u64,
+    checks: u64,
+}
+
+/// Takes the gate for writing on every `CHECK_EVERY`th poll while the writers run.
+fn maybe_stop_the_world<'a>(
+    gate: &'a Gate,
+    polls: u64,
+    finished: bool,
+) -> Option<std::sync::RwLockWriteGuard<'a, ()>> {
+    (!finished && polls % CHECK_EVERY == CHECK_EVERY - 1)
+        .then(|| gate.write().unwrap_or_else(PoisonError::into_inner))
+}
+
+/// The cursor poller: follows `changes_since(Cursor)` from the empty store's cursor.
+fn cursor_poller(
+    store: &PresenceStore<u64>,
+    gate: &Gate,
+    start: Cursor,
+    done: &AtomicBool,
+) -> (View, Cursor, Counts) {
+    let mut view = View::new();
+    let mut cursor = start;
+    let mut n = Counts::default();
+    loop {
+        let finished = done.load(Ordering::Acquire);
+        let quiet = maybe_stop_the_world(gate, n.polls, finished);
+        let delta = store.changes_since(&Since::Cursor(cursor.clone()));
+        apply_cursor_delta(&mut view, &delta, "cursor poller");
+        if quiet.is_some() {
+            assert_view_is_current(store, &view, "cursor poller, world stopped");
+            n.checks += 1;
+        }
+        drop(quiet);
+        n.polls += 1;
+        n.users += delta.users.len() as u64;
+        if delta.users.is_empty() {
+            assert_eq!(
+                delta.cursor, cursor,
+                "cursor poller: no change, yet the cursor moved"
+            );
+        }
+        cursor = delta.cursor;
+        if n.polls % 16 == 0 {
+            // Go through the token now and then, as a client across HTTP would.
+            let parsed: Cursor = cursor.to_string().parse().expect("a store's own token");
+            assert_eq!(parsed, cursor);
+            cursor = parsed;
+        }
+        if finished {
+            return (view, cursor, n);
+        }
+        thread::yield_now();
+    }
+}
+
+/// The time poller: Rocket.Chat's `from`, the clock read just before each request.
+fn time_poller(
+    store: &PresenceStore<u64>,
+    gate: &Gate,
+    clock: &dyn Clock,
+    step_back_ms: u64,
+    start: u64,
+    done: &AtomicBool,
+) -> (View, Counts) {
+    let mut view = View::new();
+    let mut from = start;
+    let mut n = Counts::default();
+    loop {
+        let finished = done.load(Ordering::Acquire);
+        let quiet = maybe_stop_the_world(gate, n.polls, finished);
+        let asked_at = clock.now_ms().saturating_sub(step_back_ms);
+        let delta = store.changes_since(&Since::Time(from));
+        for (k, p) in &delta.users {
+            assert!(
+                p.updated_at >= from,
+                "time poller: user {k} changed at {}, before `from` {from}",
+                p.updated_at
+            );
+        }
+        apply_overlapping_delta(&mut view, &delta, "time poller");
+        if quiet.is_some() {
+            assert_view_is_current(store, &view, "time poller, world stopped");
+            n.checks += 1;
+        }
+        drop(quiet);
+        n.polls += 1;
+        n.users += delta.users.len() as u64;
+        // A change this delta lacks happens after the clock was read, on a clock that never
+        // goes more than `step_back_ms` below what it showed (and the shards clamp their
+        // times), so its time is at least `asked_at`.
+        from = asked_at;
+        if finished {
+            return (view, n);
+        }
+        thread::yield_now();
+    }
+}
+
+/// One paged scan of every user with small random limits, then the delta from the first page's
+/// cursor on top; with a gate, that delta is taken with the world stopped and the result checked
+/// at once. Returns the merged view, the cursor to follow it with, and the number of pages.
+fn scan(store: &PresenceStore<u64>, gate: Option<&Gate>, rng: &mut Rng) -> (View, Cursor, u64) {
+    let mut view = View::new();
+    let mut start = Bound::Unbounded;
+    let mut first_cursor = None;
+    let mut last_key: Option<u64> = None;
+    let mut pages = 0;
+    loop {
+        let limit = 1 + rng.below(12) as usize;
+        let query = PageQuery {
+            start,
+            limit: Some(limit),
+            include_offline: true,
+        };
+        let page = store.page(&query).expect("page");
+        pages += 1;
+        assert!(page.items.len() <= limit, "pager: page over its limit");
+        for (k, p) in &page.items {
+            assert!(
+                last_key.is_none_or(|last| *k > last),
+                "pager: key {k} after {last_key:?}: pages out of order"
+            );
+            if let Bound::Included(s) = query.start {
+                assert!(*k >= s, "pager: key {k} before the page's start {s}");
+            }
+            assert!(p.version > 0, "pager: user {k}: {p:?}");
+            last_key = Some(*k);
+            view.insert(*k, p.clone());
+        }
+        first_cursor.get_or_insert(page.cursor);
+        match page.next {
+            Some(next) => {
+                assert_eq!(page.items.len(), limit, "pager: a short page with a next");
+                assert!(
+                    last_key.is_none_or(|last| next > last),
+                    "pager: next {next} not past {last_key:?}"
+                );
+                start = Bound::Included(next);
+            }
+            None => break,
+        }
+    }
+    let first_cursor = first_cursor.expect("at least one page");
+    let quiet = gate.map(|g| g.write().unwrap_or_else(PoisonError::into_inner));
+    let delta = store.changes_since(&Since::Cursor(first_cursor));
+    apply_overlapping_delta(&mut view, &delta, "pager catch-up");
+    if quiet.is_some() {
+        assert_view_is_current(store, &view, "pager, world stopped");
+    }
+    (view, delta.cursor, pages)
+}
+
+/// What the pager did; `views` are sampled scans (the last one always), each brought up to the
+/// final state by one delta from its cursor.
+struct PagerResult {
+    views: Vec<View>,
+    scans_during_writes: u64,
+    checks: u64,
+    pages: u64,
+}
+
+/// The pager: scans again and again while the writers run, checking half the scans at once
+/// (world stopped) and keeping a sample of the others with their cursors; once the writers
+/// stop, brings each kept scan up to date with one delta from its cursor.
+fn pager(store: &PresenceStore<u64>, gate: &Gate, seed: u64, done: &AtomicBool) -> PagerResult {
+    const KEEP: usize = 12;
+    let mut rng = Rng(seed);
+    let mut kept: Vec<(View, Cursor)> = Vec::new();
+    let mut last: Option<(View, Cursor)> = None;
+    let (mut scans, mut pages, mut checks) = (0u64, 0u64, 0u64);
+    while !done.load(Ordering::Acquire) {
+        let check = rng.below(2) == 0;
+        let (view, cursor, n) = scan(store, check.then_some(gate), &mut rng);
+        scans += 1;
+        pages += n;
+        checks += u64::from(check);
+        if let Some(prev) = last.replace((view, cursor)) {
+            // Reservoir sample of the earlier scans.
+            if kept.len() < KEEP {
+                kept.push(prev);
+            } else if let Some(slot) = kept.get_mut(rng.below(scans) as usize) {
+                *slot = prev;
+            }
+        }
+        if rng.below(8) == 0 {
+            let page = store
+                .page(&PageQuery::first().with_limit(5).with_offline(false))
+                .expect("page");
+            for (k, p) in &page.items {
+                assert_ne!(
+                    p.category,
+                    Category::Offline,
+                    "pager: offline user {k} listed"
+                );
+            }
+        }
+        thread::yield_now();
+    }
+    if last.is_none() {
+        // The writers finished before one scan did: scan the final state instead.
+        let (view, cursor, n) = scan(store, None, &mut rng);
+        pages += n;
+        last = Some((view, cursor));
+    }
+    kept.extend(last);
+    let views = kept
+        .into_iter()
+        .map(|(mut view, cursor)| {
+            let delta = store.changes_since(&Since::Cursor(cursor));
+            apply_cursor_delta(&mut view, &delta, "pager final");
+            view
+        })
+        .collect();
+    PagerResult {
+        views,
+        scans_during_writes: scans,
+        checks,
+        pages,
+    }
+}
+
+/// The final state as the log tells it: every user changed since the empty store's cursor, with
+/// its latest state, removed users as tombstones. Checks it against a full scan, `get`,
+/// `get_many` and `len`; returns it and the users the store knows.
+fn reference(store: &PresenceStore<u64>, since: &Cursor) -> (View, View) {
+    let mut all = View::new();
+    let delta = store.changes_since(&Since::Cursor(since.clone()));
+    apply_cursor_delta(&mut all, &delta, "reference");
+    let live = live_users(store);
+    assert_eq!(store.len(), live.len(), "len disagrees with a full scan");
+    for (k, p) in &live {
+        assert_eq!(
+            all.get(k),
+            Some(p),
+            "user {k}: the log's latest is not the store's"
+        );
+        assert_eq!(
+            store.get(k).as_ref(),
+            Some(p),
+            "user {k}: get disagrees with a scan"
+        );
+    }
+    for (k, p) in &all {
+        if !live.contains_key(k) {
+            assert_eq!(
+                store.get(k),
+                None,
+                "user {k}: known to get, missing from a scan"
+            );
+            assert_eq!(
+                (p.category, p.activity),
+                (Category::Offline, Activity::Offline),
+                "user {k}: removed, yet the log says {p:?}"
+            );
+        }
+    }
+    let keys: Vec<u64> = all.keys().copied().collect();
+    let many = store.get_many(&keys);
+    assert_eq!(many.len(), live.len(), "get_many disagrees with a scan");
+    assert!(many.iter().all(|(k, p)| live.get(k) == Some(p)));
+    (all, live)
+}
+
+/// A reader's view must hold the final state of every user the store knows, and only the log's
+/// tombstones for users it does not; with `complete`, every tombstone the log has.
+fn assert_view_is_final(view: &View, all: &View, live: &View, who: &str, complete: bool) {
+    for (k, p) in live {
+        assert_eq!(
+            view.get(k),
+            Some(p),
+            "{who}: user {k} is not at its final state"
+        );
+    }
+    for (k, p) in view {
+        if !live.contains_key(k) {
+            assert_eq!(
+                all.get(k),
+                Some(p),
+                "{who}: user {k} is unknown to the store, yet {p:?}"
+            );
+        }
+    }
+    if complete {
+        assert_eq!(view, all, "{who}: missing removals");
+    }
+}
+
+/// A joined thread's result, or its panic, raised again here.
+fn rethrow<T>(joined: thread::Result<T>) -> T {
+    joined.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+fn run(setup: Setup) {
+    let seed = base_seed();
+    let config = StoreConfig::default()
+        .with_shards(setup.shards)
+        .with_delta_window(Duration::from_secs(24 * 3600))
+        .with_log_capacity(1 << 40)
+        .with_session_timeouts(
+            Duration::from_millis(setup.idle_after_ms),
+            Duration::from_millis(setup.ttl_ms),
+        );
+    let manual = setup.manual_clock.then(|| Arc::new(ManualClock::new(T0)));
+    let clock: Arc<dyn Clock> = match &manual {
+        Some(m) => m.clone(),
+        None => Arc::new(SystemClock),
+    };
+    let store = Arc::new(PresenceStore::<u64>::with_clock(config, clock.clone()));
+    assert!(store.is_empty());
+    let start_cursor = store.cursor();
+    let start_time = clock.now_ms();
+    let until = match soak() {
+        Some(d) => Until::Deadline(Instant::now() + d),
+        // Release builds run five times the ops in about the same time.
+        None => Until::Ops(setup.ops_per_writer * if cfg!(debug_assertions) { 1 } else { 5 }),
+    };
+
+    let gate = Arc::new(Gate::default());
+    let writers_done = Arc::new(AtomicBool::new(false));
+    let all_done = Arc::new(AtomicBool::new(false));
+    let go = Arc::new(Barrier::new(setup.writers as usize + 5));
+    let began = Instant::now();
+
+    let writers: Vec<_> = (0..setup.writers)
+        .map(|w| {
+            let (store, gate, go) = (store.clone(), gate.clone(), go.clone());
+            let seed = seed.wrapping_add(w.wrapping_mul(0x51_7cc1_b727_220a));
+            thread::spawn(move || {
+                go.wait();
+                writer(&store, &gate, w, setup, seed, until)
+            })
+        })
+        .collect();
+    let sweeper = {
+        let (store, gate, go) = (store.clone(), gate.clone(), go.clone());
+        let stop = writers_done.clone();
+        thread::spawn(move || {
+            go.wait();
+            let (mut sweeps, mut transitions) = (0u64, 0u64);
+            while !stop.load(Ordering::Acquire) {
+                transitions += {
+                    let _open = gate.read().unwrap_or_else(PoisonError::into_inner);
+                    store.sweep() as u64
+                };
+                sweeps += 1;
+                thread::sleep(Duration::from_micros(200));
+            }
+            (sweeps, transitions)
+        })
+    };
+    let ticker = {
+        let (manual, gate, go) = (manual.clone(), gate.clone(), go.clone());
+        let stop = writers_done.clone();
+        let mut rng = Rng(seed ^ 0xc10c);
+        let max_step = (setup.idle_after_ms / 8).max(2);
+        thread::spawn(move || {
+            go.wait();
+            let (mut advanced, mut high, mut backs) = (0, T0, 0u64);
+            while !stop.load(Ordering::Acquire) {
+                if let Some(m) = manual.as_ref().filter(|_| advanced < MAX_CLOCK_ADVANCE_MS) {
+                    let _open = gate.read().unwrap_or_else(PoisonError::into_inner);
+                    if setup.step_back_ms > 0 && rng.below(16) == 0 {
+                        let back = 1 + rng.below(setup.step_back_ms);
+                        m.set(
+                            m.now_ms()
+                                .saturating_sub(back)
+                                .max(high - setup.step_back_ms)
+                                .max(T0),
+                        );
+                        backs += 1;
+                    } else {
+                        let step = 1 + rng.below(max_step);
+                        m.advance(Duration::from_millis(step));
+                        advanced += step;
+                        high = high.max(m.now_ms());
+                    }
+                }
+                thread::sleep(Duration::from_micros(100));
+            }
+            (advanced, high, backs)
+        })
+    };
+    let poller = {
+        let (store, gate, go, done) = (store.clone(), gate.clone(), go.clone(), all_done.clone());
+        let start = start_cursor.clone();
+        thread::spawn(move || {
+            go.wait();
+            cursor_poller(&store, &gate, start, &done)
+        })
+    };
+    let timer = {
+        let (store, gate, go, done) = (store.clone(), gate.clone(), go.clone(), all_done.clone());
+        let clock = clock.clone();
+        thread::spawn(move || {
+            go.wait();
+            time_poller(
+                &store,
+                &gate,
+                &*clock,
+                setup.step_back_ms,
+                start_time,
+                &done,
+            )
+        })
+    };
+    let paging = {
+        let (store, gate, go, done) = (store.clone(), gate.clone(), go.clone(), all_done.clone());
+        thread::spawn(move || {
+            go.wait();
+            pager(&store, &gate, seed ^ 0x9a9e, &done)
+        })
+    };
+
+    // Join everything before raising a thread's panic again, so no thread is left spinning.
+    let stats: Vec<_> = writers.into_iter().map(|h| h.join()).collect();
+    writers_done.store(true, Ordering::Release);
+    let sweeper = sweeper.join();
+    let ticker = ticker.join();
+    let write_secs = began.elapsed().as_secs_f64();
+    all_done.store(true, Ordering::Release);
+    let (poller, timer, paging) = (poller.join(), timer.join(), paging.join());
+    let stats: Vec<WriterStats> = stats.into_iter().map(rethrow).collect();
+    let (sweeps, transitions) = rethrow(sweeper);
+    let (advanced, high, backs) = rethrow(ticker);
+    let (mut poll_view, poll_cursor, polled) = rethrow(poller);
+    let (time_view, timed) = rethrow(timer);
+    let paged = rethrow(paging);
+
+    // All quiet: the log's story, the store and every reader must agree.
+    let (all, live) = reference(&store, &start_cursor);
+    assert!(!all.is_empty());
+    assert_view_is_final(&poll_view, &all, &live, "cursor poller", true);
+    assert_view_is_final(&time_view, &all, &live, "time poller", true);
+    for (i, view) in paged.views.iter().enumerate() {
+        assert_view_is_final(view, &all, &live, &format!("pager scan {i}"), false);
+    }
+    let mut from_start = View::new();
+    let delta = store.changes_since(&Since::Time(start_time));
+    apply_overlapping_delta(&mut from_start, &delta, "time delta from the start");
+    assert_eq!(
+        from_start, all,
+        "a time delta from the start tells another story"
+    );
+
+    // Sessions age on time: once `idle_after` has passed since the last heartbeat, one sweep
+    // idles every session; once the TTL has, one sweep ends them all (no ghost sessions). The
+    // poller's next delta says so.
+    let mut aged = 0;
+    for (wait_ms, gone) in [(setup.idle_after_ms, false), (setup.ttl_ms, true)] {
+        match &manual {
+            Some(m) => m.set(high + wait_ms),
+            None => thread::sleep(Duration::from_millis(wait_ms + 5)),
+        }
+        aged += store.sweep();
+        for (k, p) in &live_users(&store) {
+            assert!(
+                p.activity != Activity::Active && (!gone || p.activity == Activity::Offline),
+                "user {k}: a session not aged {wait_ms} ms after the last heartbeat: {p:?}"
+            );
+        }
+    }
+    let delta = store.changes_since(&Since::Cursor(poll_cursor));
+    apply_cursor_delta(&mut poll_view, &delta, "cursor poller after expiry");
+    let (all, live) = reference(&store, &start_cursor);
+    assert_view_is_final(&poll_view, &all, &live, "cursor poller after expiry", true);
+
+    let sum = |f: fn(&WriterStats) -> u64| stats.iter().map(f).sum::<u64>();
+    eprintln!(
+        "concurrency: shards {}, {} clock, seed {seed}: {} ops in {write_secs:.2}s by {} writers \
+         ({} set, {} heartbeat, {} disconnect, {} remove); {sweeps} sweeps, {transitions} \
+         transitions, clock +{advanced} ms and {backs} steps back | cursor poller {} deltas ({} users), time poller \
+         {} deltas ({} users), {} world-stopped poller checks | pager {} scans ({} pages), {} \
+         checked world-stopped, {} at the end | {} users seen ({} live, {} removed), {aged} \
+         sessions idled or ended after the writers",
+        setup.shards,
+        if setup.manual_clock {
+            "manual"
+        } else {
+            "system"
+        },
+        sum(|s| s.ops),
+        setup.writers,
+        sum(|s| s.sets),
+        sum(|s| s.heartbeats),
+        sum(|s| s.disconnects),
+        sum(|s| s.removes),
+        polled.polls,
+        polled.users,
+        timed.polls,
+        timed.users,
+        polled.checks + timed.checks,
+        paged.scans_during_writes,
+        paged.pages,
+        paged.checks,
+        paged.views.len(),
+        all.len(),
+        live.len(),
+        all.len() - live.len(),
+    );
+}
+
+const BASE: Setup = Setup {
+    shards: 8,
+    writers: 4,
+    users: 96,
+    cold_users: 600,
+    ops_per_writer: 15_000,
+    manual_clock: true,
+    idle_after_ms: 200,
+    ttl_ms: 600,
+    step_back_ms: 0,
+};
+
+#[test]
+fn one_shard_every_reader_ends_at_the_final_state() {
+    run(Setup { shards: 1, ..BASE });
+}
+
+#[test]
+fn three_shards_clock_stepping_back_every_reader_ends_at_the_final_state() {
+    run(Setup {
+        shards: 3,
+        writers: 3,
+        step_back_ms: 40,
+        ..BASE
+    });
+}
+
+#[test]
+fn eight_shards_every_reader_ends_at_the_final_state() {
+    run(BASE);
+}
+
+#[test]
+fn sixty_four_shards_many_users_clock_stepping_back_every_reader_ends_at_the_final_state() {
+    run(Setup {
+        shards: 64,
+        users: 300,
+        cold_users: 2000,
+        step_back_ms: 40,
+        ..BASE
+    });
+}
+
+#[test]
+fn eight_shards_on_the_system_clock_every_reader_ends_at_the_final_state() {
+    run(Setup {
+        manual_clock: false,
+        idle_after_ms: 20,
+        ttl_ms: 60,
+        ..BASE
+    });
+}
