@@ -92,6 +92,7 @@ mod presence;
 mod session;
 mod shard;
 mod store;
+mod table;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::StoreConfig;

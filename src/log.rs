@@ -13,6 +13,9 @@ use std::str::FromStr;
 
 use crate::{Error, Presence, StoreConfig};
 
+/// Entries a log keeps room for however short it gets (1 KiB of entries' worth).
+const SHRINK_ABOVE: usize = 64;
+
 /// One visible change: when, and which record slot of the shard.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Entry {
@@ -41,11 +44,13 @@ impl Log {
     }
 
     /// Sequence of the newest entry ever appended (0 if none): the shard's cursor position.
+    #[inline]
     pub(crate) fn last_seq(&self) -> u64 {
         self.first_seq + self.entries.len() as u64 - 1
     }
 
     /// Appends a change and returns its sequence.
+    #[inline]
     pub(crate) fn push(&mut self, ts: u64, slot: u32) -> u64 {
         debug_assert!(self.entries.back().is_none_or(|e| e.ts <= ts));
         self.entries.push_back(Entry { ts, slot });
@@ -53,18 +58,25 @@ impl Log {
     }
 
     /// The oldest entry with its sequence, if any.
+    #[inline]
     pub(crate) fn front(&self) -> Option<(u64, Entry)> {
         self.entries.front().map(|e| (self.first_seq, *e))
     }
 
-    /// Drops the oldest entry; the log is then complete only after its timestamp.
+    /// Drops the oldest entry; the log is then complete only after its timestamp. Gives memory
+    /// back once the log has shrunk to a quarter of what it holds room for.
     pub(crate) fn pop_front(&mut self) {
         if let Some(e) = self.entries.pop_front() {
             self.first_seq += 1;
             self.pruned_ts = Some(e.ts);
+            let room = self.entries.capacity();
+            if room > SHRINK_ABOVE && self.entries.len() < room / 4 {
+                self.entries.shrink_to(self.entries.len() * 2);
+            }
         }
     }
 
+    #[inline]
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }

@@ -12,17 +12,22 @@ use std::collections::BTreeMap;
 
 use crate::Activity;
 
-/// `Session::last_active` of an idle session; the shard's clock never reaches it.
-const IDLE: u64 = u64::MAX;
+/// Bit of `Session::stamp` set while the session is active.
+const ACTIVE: u64 = 1 << 63;
 
-/// One session of a user: who it is and when it was last heard from.
+/// The newest time a session can record; the shard clamps its clock to it.
+pub(crate) const MAX_TIME: u64 = ACTIVE - 2;
+
+/// One session of a user: who it is, when it was last heard from, and whether it is active.
+///
+/// An active session's last heartbeat was an active one (an idle heartbeat makes it idle), so
+/// one timestamp serves both rules: idle at `last_seen + idle_after`, expired at
+/// `last_seen + ttl`. 16 bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Session {
     pub(crate) id: u64,
-    /// Time of the last heartbeat of any kind; `u64::MAX` marks an empty inline slot.
-    pub(crate) last_seen: u64,
-    /// Time of the last active heartbeat, or `IDLE`.
-    last_active: u64,
+    /// Time of the last heartbeat, with `ACTIVE` set while active; `u64::MAX` when empty.
+    stamp: u64,
 }
 
 /// What [`Session::age`] did.
@@ -44,54 +49,55 @@ impl Session {
     /// The inline slot of a record with no session.
     pub(crate) const EMPTY: Session = Session {
         id: 0,
-        last_seen: u64::MAX,
-        last_active: IDLE,
+        stamp: u64::MAX,
     };
 
     pub(crate) fn new(id: u64, now: u64, activity: Activity) -> Self {
-        let mut s = Session {
-            id,
-            last_seen: now,
-            last_active: IDLE,
-        };
+        let mut s = Session { id, stamp: 0 };
         s.beat(now, activity);
         s
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.last_seen == u64::MAX
+        self.stamp == u64::MAX
     }
 
     pub(crate) fn is_active(&self) -> bool {
-        self.last_active != IDLE
+        self.stamp & ACTIVE != 0 && !self.is_empty()
     }
 
-    /// Records a heartbeat; `Activity::Offline` is the caller's to turn into a disconnect.
+    fn last_seen(&self) -> u64 {
+        self.stamp & !ACTIVE
+    }
+
+    /// Records a heartbeat at `now` (at most [`MAX_TIME`]); `Activity::Offline` is the caller's
+    /// to turn into a disconnect.
     pub(crate) fn beat(&mut self, now: u64, activity: Activity) {
-        self.last_seen = now;
-        self.last_active = match activity {
-            Activity::Active => now,
-            Activity::Idle | Activity::Offline => IDLE,
+        debug_assert!(now <= MAX_TIME);
+        self.stamp = match activity {
+            Activity::Active => now | ACTIVE,
+            Activity::Idle | Activity::Offline => now,
         };
     }
 
     /// When this session next idles or expires.
     pub(crate) fn deadline(&self, t: Timeouts) -> u64 {
-        let expiry = self.last_seen.saturating_add(t.ttl);
-        if self.is_active() {
-            expiry.min(self.last_active.saturating_add(t.idle_after))
+        let wait = if self.is_active() {
+            t.idle_after.min(t.ttl)
         } else {
-            expiry
-        }
+            t.ttl
+        };
+        self.last_seen().saturating_add(wait)
     }
 
     /// Applies the sweep rules at `now`: expired once `now - last_seen >= ttl`, else idle once
-    /// `now - last_active >= idle_after`.
+    /// active and `now - last_seen >= idle_after`.
     pub(crate) fn age(&mut self, now: u64, t: Timeouts) -> Aging {
-        if now.saturating_sub(self.last_seen) >= t.ttl {
+        let silent = now.saturating_sub(self.last_seen());
+        if silent >= t.ttl {
             Aging::Expired
-        } else if self.is_active() && now.saturating_sub(self.last_active) >= t.idle_after {
-            self.last_active = IDLE;
+        } else if self.is_active() && silent >= t.idle_after {
+            self.stamp &= !ACTIVE;
             Aging::Idled
         } else {
             Aging::Unchanged

@@ -1,7 +1,7 @@
 //! One lock stripe: the records of the users whose keys hash here, an ordered index of their keys
 //! for paging, the shard's change log, and its session wheel.
 //!
-//! Records live in a dense slab addressed by `u32` slots, found through a hash table of slots and
+//! Records live in a dense slab addressed by `u32` slots, found through a [`SlotTable`] and
 //! through the ordered index. A removed user leaves a tombstone (its record, marked removed, still
 //! in the hash table but not in the index) until its last log entry is pruned, so deltas can report
 //! the removal and a user re-added meanwhile keeps one record and one latest entry. Invariants:
@@ -12,10 +12,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
 use ahash::RandomState;
-use hashbrown::HashTable;
 
 use crate::log::{Entry, Log};
-use crate::session::{aggregate, Aging, Session, Timeouts, Wheel, NOT_SCHEDULED};
+use crate::session::{aggregate, Aging, Session, Timeouts, Wheel, MAX_TIME, NOT_SCHEDULED};
+use crate::table::SlotTable;
 use crate::{resolve, Activity, Category, Clock, Error, Key, Presence, SetMode};
 
 /// Record flag: the user was removed; the record is a tombstone (or a free slot).
@@ -23,7 +23,7 @@ const REMOVED: u8 = 1;
 /// Record flag: the user has sessions beyond the inline one, in `Shard::more_sessions`.
 const MORE_SESSIONS: u8 = 2;
 
-/// One user's state. 56 bytes for a `u64` key.
+/// One user's state. 48 bytes for a `u64` key.
 #[derive(Debug)]
 pub(crate) struct Record<K> {
     pub(crate) key: K,
@@ -90,7 +90,7 @@ pub(crate) struct Limits {
 /// write for `&mut self`); `hash` is the store's hash of `key`.
 #[derive(Debug)]
 pub(crate) struct Shard<K> {
-    table: HashTable<u32>,
+    table: SlotTable,
     records: Vec<Record<K>>,
     free: Vec<u32>,
     index: BTreeMap<K, u32>,
@@ -98,6 +98,8 @@ pub(crate) struct Shard<K> {
     wheel: Wheel,
     more_sessions: HashMap<u32, Vec<Session>, RandomState>,
     live: usize,
+    /// Removed users whose records still wait for their last log entry to be pruned.
+    tombstones: usize,
     /// Newest time this shard has used; times are clamped to never go below it.
     last_ts: u64,
     hasher: RandomState,
@@ -106,7 +108,7 @@ pub(crate) struct Shard<K> {
 impl<K: Key> Shard<K> {
     pub(crate) fn new(hasher: RandomState) -> Self {
         Shard {
-            table: HashTable::new(),
+            table: SlotTable::default(),
             records: Vec::new(),
             free: Vec::new(),
             index: BTreeMap::new(),
@@ -114,6 +116,7 @@ impl<K: Key> Shard<K> {
             wheel: Wheel::default(),
             more_sessions: HashMap::with_hasher(hasher.clone()),
             live: 0,
+            tombstones: 0,
             last_ts: 0,
             hasher,
         }
@@ -136,9 +139,7 @@ impl<K: Key> Shard<K> {
     /// The slot of `key`, tombstones included.
     fn find(&self, hash: u64, key: &K) -> Option<u32> {
         let records = &self.records;
-        self.table
-            .find(hash, |&s| records[s as usize].key == *key)
-            .copied()
+        self.table.find(hash, |s| records[s as usize].key == *key)
     }
 
     /// The record of a known user.
@@ -170,8 +171,7 @@ impl<K: Key> Shard<K> {
 
     /// The shard's clock: the clock's time, never below the last one used here.
     pub(crate) fn tick(&mut self, clock: &dyn Clock) -> u64 {
-        // u64::MAX is reserved as the empty-session marker.
-        let now = clock.now_ms().min(u64::MAX - 1).max(self.last_ts);
+        let now = clock.now_ms().min(MAX_TIME).max(self.last_ts);
         self.last_ts = now;
         now
     }
@@ -266,6 +266,7 @@ impl<K: Key> Shard<K> {
         rec.flags = REMOVED;
         self.index.remove(key);
         self.live -= 1;
+        self.tombstones += 1;
         let now = self.tick(clock);
         self.commit(slot, now, limits);
         Some(old)
@@ -316,15 +317,22 @@ impl<K: Key> Shard<K> {
             if !expired && self.log.len() <= limits.log_capacity {
                 break;
             }
-            let rec = &self.records[entry.slot as usize];
-            if rec.version == seq && rec.is_removed() {
-                let hash = self.hasher.hash_one(&rec.key);
-                if let Ok(found) = self.table.find_entry(hash, |&s| s == entry.slot) {
-                    found.remove();
-                }
-                self.free.push(entry.slot);
+            // Only a tombstone's own last entry frees it; most shards have none to look for,
+            // and then pruning reads no record.
+            if self.tombstones > 0 {
+                self.free_if_tombstone(seq, entry.slot);
             }
             self.log.pop_front();
+        }
+    }
+
+    /// Frees the record at `slot` if it is a tombstone whose last change is `seq`.
+    fn free_if_tombstone(&mut self, seq: u64, slot: u32) {
+        let rec = &self.records[slot as usize];
+        if rec.version == seq && rec.is_removed() {
+            self.tombstones -= 1;
+            self.table.remove(self.hasher.hash_one(&rec.key), slot);
+            self.free.push(slot);
         }
     }
 
@@ -338,6 +346,7 @@ impl<K: Key> Shard<K> {
             rec.revive();
             self.index.insert(key.clone(), slot);
             self.live += 1;
+            self.tombstones -= 1;
             return Ok((slot, true));
         }
         let record = Record::new(key.clone());
@@ -357,9 +366,7 @@ impl<K: Key> Shard<K> {
                 slot
             }
         };
-        let (records, hasher) = (&self.records, &self.hasher);
-        self.table
-            .insert_unique(hash, slot, |&s| hasher.hash_one(&records[s as usize].key));
+        self.table.insert(hash, slot);
         self.index.insert(key.clone(), slot);
         self.live += 1;
         Ok((slot, true))
@@ -525,7 +532,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_record_of_a_u64_key_is_56_bytes() {
-        assert_eq!(std::mem::size_of::<Record<u64>>(), 56);
+    fn a_record_of_a_u64_key_is_48_bytes() {
+        assert_eq!(std::mem::size_of::<Record<u64>>(), 48);
     }
 }

@@ -231,13 +231,8 @@ impl<K: Key> PresenceStore<K> {
             });
         }
         let guards = self.read_all();
-        let mut users = self.merged(&guards, query.start.as_ref(), query.include_offline);
-        let items: Vec<(K, Presence)> = users
-            .by_ref()
-            .take(limit)
-            .map(|(k, p)| (k.clone(), p))
-            .collect();
-        let next = users.next().map(|(k, _)| k.clone());
+        let (items, next) =
+            sorted_users(&guards, query.start.as_ref(), query.include_offline, limit);
         Ok(Page {
             items,
             next,
@@ -307,10 +302,7 @@ impl<K: Key> PresenceStore<K> {
     /// Every user not offline, sorted, read as one snapshot.
     fn full(&self, reason: FullReason) -> Delta<K> {
         let guards = self.read_all();
-        let users = self
-            .merged(&guards, Bound::Unbounded, false)
-            .map(|(k, p)| (k.clone(), p))
-            .collect();
+        let (users, _) = sorted_users(&guards, Bound::Unbounded, false, usize::MAX);
         Delta {
             users,
             full: true,
@@ -323,18 +315,6 @@ impl<K: Key> PresenceStore<K> {
         self.shards.iter().map(|s| s.read()).collect()
     }
 
-    /// All users of the locked shards from `start` on, in key order.
-    fn merged<'a>(
-        &self,
-        guards: &'a [RwLockReadGuard<'_, Shard<K>>],
-        start: Bound<&K>,
-        include_offline: bool,
-    ) -> impl Iterator<Item = (&'a K, Presence)> + 'a {
-        Merge::new(guards.iter().map(|g| g.range(start)))
-            .map(|(k, r)| (k, r.presence()))
-            .filter(move |(_, p)| include_offline || p.category != Category::Offline)
-    }
-
     fn cursor_of(&self, seqs: impl IntoIterator<Item = u64>) -> Cursor {
         Cursor {
             store: self.id,
@@ -342,12 +322,50 @@ impl<K: Key> PresenceStore<K> {
         }
     }
 
-    /// The key's hash and its shard. The shard is taken from bits 24..56 of the hash, apart from
-    /// those hashbrown uses inside the shard (the low bits and the top 7).
+    /// The key's hash and its shard. The shard comes from the top 32 bits of the hash, apart
+    /// from the low 32 that the shard's slot table uses.
     fn route(&self, user: &K) -> (u64, &RwLock<Shard<K>>) {
         let hash = self.hasher.hash_one(user);
-        let index = (((hash >> 24) & 0xffff_ffff) * self.shards.len() as u64) >> 32;
+        let index = ((hash >> 32) * self.shards.len() as u64) >> 32;
         (hash, &self.shards[index as usize])
+    }
+}
+
+/// How many merged keys a page gathers before it reads their records.
+const PAGE_BATCH: usize = 256;
+
+/// Up to `limit` users of the locked shards from `start` on, in key order, with the key that
+/// follows them.
+///
+/// Two passes per batch: the merge gathers keys and record addresses, then a tight loop reads
+/// the records, so their cache misses overlap instead of queueing behind the merge's work.
+fn sorted_users<K: Key>(
+    guards: &[RwLockReadGuard<'_, Shard<K>>],
+    start: Bound<&K>,
+    include_offline: bool,
+    limit: usize,
+) -> (Vec<(K, Presence)>, Option<K>) {
+    let mut merged = Merge::new(guards.iter().map(|g| g.range(start)));
+    let users: usize = guards.iter().map(|g| g.live()).sum();
+    let mut items = Vec::with_capacity(limit.min(users));
+    let mut batch = Vec::with_capacity(PAGE_BATCH.min(limit.saturating_add(1)));
+    loop {
+        let wanted = (limit - items.len()).saturating_add(1).min(PAGE_BATCH);
+        batch.clear();
+        batch.extend(merged.by_ref().take(wanted));
+        if batch.is_empty() {
+            return (items, None);
+        }
+        for &(key, record) in &batch {
+            let presence = record.presence();
+            if !include_offline && presence.category == Category::Offline {
+                continue;
+            }
+            if items.len() == limit {
+                return (items, Some(key.clone()));
+            }
+            items.push((key.clone(), presence));
+        }
     }
 }
 
