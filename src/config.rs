@@ -26,6 +26,13 @@ pub struct StoreConfig {
     pub idle_after: Duration,
     /// A session whose last heartbeat of any kind is this old is removed (120 s).
     pub session_ttl: Duration,
+    /// Most presence feeds at once (1000).
+    pub max_feeds: usize,
+    /// A feed unread this long is dropped by `sweep` (1 hour). The store waits at least
+    /// `delta_window`, so a feed read once per window never expires.
+    pub feed_expiry: Duration,
+    /// Longest status message, in bytes (1024).
+    pub max_message_len: usize,
 }
 
 impl StoreConfig {
@@ -64,11 +71,23 @@ impl StoreConfig {
         self
     }
 
+    /// Sets [`StoreConfig::max_feeds`] and [`StoreConfig::feed_expiry`].
+    pub fn with_feeds(mut self, max_feeds: usize, feed_expiry: Duration) -> Self {
+        self.max_feeds = max_feeds;
+        self.feed_expiry = feed_expiry;
+        self
+    }
+
+    /// Sets [`StoreConfig::max_message_len`].
+    pub fn with_max_message_len(mut self, bytes: usize) -> Self {
+        self.max_message_len = bytes;
+        self
+    }
+
     /// Checks every field; returns the config unchanged if it is usable.
     ///
     /// Refuses more than [`StoreConfig::MAX_SHARDS`] shards, a zero window, log capacity,
-    /// page size, idle time or TTL, a `max_page` below `default_page`, and durations of more
-    /// than 2^32 ms (49 days), which no presence needs.
+    /// page size, idle time or TTL, a `max_page` below `default_page`, and durations of more than 2^32 ms (49 days), which no presence needs.
     pub fn validate(&self) -> Result<&Self, Error> {
         let invalid = |reason: String| Err(Error::InvalidConfig { reason });
         if self.shards > Self::MAX_SHARDS {
@@ -94,6 +113,7 @@ impl StoreConfig {
             ("delta_window", self.delta_window),
             ("idle_after", self.idle_after),
             ("session_ttl", self.session_ttl),
+            ("feed_expiry", self.feed_expiry),
         ] {
             if d.as_millis() == 0 {
                 return invalid(format!("{name} must be at least 1 ms"));
@@ -125,6 +145,9 @@ impl Default for StoreConfig {
             max_page: 5000,
             idle_after: Duration::from_secs(60),
             session_ttl: Duration::from_secs(120),
+            max_feeds: 1000,
+            feed_expiry: Duration::from_secs(3600),
+            max_message_len: 1024,
         }
     }
 }

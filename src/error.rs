@@ -43,11 +43,34 @@ pub enum Error {
     },
     /// A shard holds the most users it can address (2^32 - 2).
     CapacityExceeded,
+    /// No feed has this id: it never existed, was deleted, or expired unread.
+    UnknownFeed {
+        /// The id given (cut to a few dozen characters).
+        feed: String,
+    },
+    /// The store already has the most feeds its config allows.
+    TooManyFeeds {
+        /// `StoreConfig::max_feeds`.
+        max: usize,
+    },
+    /// A status message longer than allowed.
+    MessageTooLong {
+        /// Its length in bytes.
+        len: usize,
+        /// `StoreConfig::max_message_len`.
+        max: usize,
+    },
 }
 
 impl Error {
     /// How many characters of a caller's input an error message echoes back.
     pub(crate) const ECHO_LIMIT: usize = 64;
+
+    pub(crate) fn unknown_feed(feed: &(impl fmt::Display + ?Sized)) -> Self {
+        Error::UnknownFeed {
+            feed: feed.to_string().chars().take(Self::ECHO_LIMIT).collect(),
+        }
+    }
 
     pub(crate) fn unknown_user(user: &impl fmt::Debug) -> Self {
         Error::UnknownUser {
@@ -87,6 +110,22 @@ impl fmt::Display for Error {
             Error::InvalidConfig { reason } => write!(f, "invalid store configuration: {reason}"),
             Error::CapacityExceeded => {
                 write!(f, "a shard is full (2^32 - 2 users): configure more shards")
+            }
+            Error::UnknownFeed { feed } => write!(
+                f,
+                "unknown feed {feed:?}: it was never created, was deleted, or expired unread"
+            ),
+            Error::TooManyFeeds { max } => {
+                write!(
+                    f,
+                    "too many feeds: at most {max}; delete feeds no longer read"
+                )
+            }
+            Error::MessageTooLong { len, max } => {
+                write!(
+                    f,
+                    "status message of {len} bytes is over the maximum of {max}"
+                )
             }
         }
     }

@@ -86,6 +86,7 @@
 mod clock;
 mod config;
 mod error;
+mod feed;
 mod log;
 mod page;
 mod presence;
@@ -97,6 +98,7 @@ mod table;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::StoreConfig;
 pub use error::Error;
+pub use feed::{Event, FeedId, FeedRead, SubscribeOptions, Subscription};
 pub use log::{Cursor, Delta, FullReason, Since};
 pub use page::{Page, PageQuery};
 pub use presence::{resolve, Activity, Category, Presence, SetMode};

@@ -85,7 +85,7 @@ impl Log {
     pub(crate) fn after_seq(
         &self,
         after: u64,
-    ) -> Result<impl Iterator<Item = (u64, Entry)> + '_, FullReason> {
+    ) -> Result<impl Iterator<Item = (u64, &Entry)> + '_, FullReason> {
         if after > self.last_seq() {
             return Err(FullReason::ForeignCursor);
         }
@@ -99,19 +99,19 @@ impl Log {
     pub(crate) fn since_ts(
         &self,
         t: u64,
-    ) -> Result<impl Iterator<Item = (u64, Entry)> + '_, FullReason> {
+    ) -> Result<impl Iterator<Item = (u64, &Entry)> + '_, FullReason> {
         if self.pruned_ts.is_some_and(|p| p >= t) {
             return Err(FullReason::LogPruned);
         }
         Ok(self.iter_from(self.entries.partition_point(|e| e.ts < t)))
     }
 
-    fn iter_from(&self, index: usize) -> impl Iterator<Item = (u64, Entry)> + '_ {
+    fn iter_from(&self, index: usize) -> impl Iterator<Item = (u64, &Entry)> + '_ {
         let first = self.first_seq;
         self.entries
             .range(index..)
             .enumerate()
-            .map(move |(i, e)| (first + (index + i) as u64, *e))
+            .map(move |(i, e)| (first + (index + i) as u64, e))
     }
 }
 

@@ -120,21 +120,17 @@ impl<'a, K: Ord, V, I: Iterator<Item = (&'a K, V)>> Merge<'a, K, V, I> {
 }
 
 impl<'a, K: Ord, V, I: Iterator<Item = (&'a K, V)>> Iterator for Merge<'a, K, V, I> {
-    type Item = (&'a K, V);
+    /// The next smallest key, with its value and the index of the range it came from.
+    type Item = (usize, &'a K, V);
 
     fn next(&mut self) -> Option<Self::Item> {
         let mut top = self.heap.peek_mut()?;
-        match self.ranges[top.shard].next() {
-            Some((key, value)) => {
-                let shard = top.shard;
-                let old = std::mem::replace(&mut *top, Head { key, value, shard });
-                Some((old.key, old.value))
-            }
-            None => {
-                let old = std::collections::binary_heap::PeekMut::pop(top);
-                Some((old.key, old.value))
-            }
-        }
+        let shard = top.shard;
+        let old = match self.ranges[shard].next() {
+            Some((key, value)) => std::mem::replace(&mut *top, Head { key, value, shard }),
+            None => std::collections::binary_heap::PeekMut::pop(top),
+        };
+        Some((shard, old.key, old.value))
     }
 }
 
@@ -149,7 +145,10 @@ mod tests {
         let c: [i32; 0] = [];
         let d = [5];
         let ranges = [&a[..], &b[..], &c[..], &d[..]].map(|r| r.iter().map(|k| (k, ())));
-        let merged: Vec<i32> = Merge::new(ranges).map(|(k, _)| *k).collect();
-        assert_eq!(merged, [1, 2, 3, 4, 5, 7, 9]);
+        let merged: Vec<(usize, i32)> = Merge::new(ranges).map(|(s, k, _)| (s, *k)).collect();
+        assert_eq!(
+            merged,
+            [(0, 1), (1, 2), (1, 3), (0, 4), (3, 5), (0, 7), (1, 9)]
+        );
     }
 }

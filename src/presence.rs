@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use crate::Error;
 
@@ -140,6 +141,8 @@ pub struct Presence {
     pub updated_at: u64,
     /// Shard-local sequence number of the last visible change; grows with every change of the user.
     pub version: u64,
+    /// The user's status message (Genesys `message`), if any.
+    pub message: Option<Arc<str>>,
 }
 
 /// The presence others see for a `requested` category at an `activity`:

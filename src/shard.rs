@@ -10,9 +10,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
+use std::sync::Arc;
 
 use ahash::RandomState;
 
+use crate::feed::Subscriber;
 use crate::log::{Entry, Log};
 use crate::session::{aggregate, Aging, Session, Timeouts, Wheel, MAX_TIME, NOT_SCHEDULED};
 use crate::table::SlotTable;
@@ -22,6 +24,14 @@ use crate::{resolve, Activity, Category, Clock, Error, Key, Presence, SetMode};
 const REMOVED: u8 = 1;
 /// Record flag: the user has sessions beyond the inline one, in `Shard::more_sessions`.
 const MORE_SESSIONS: u8 = 2;
+/// Record flag: the user has rarer state (a status message) in `Shard::extras`.
+const EXTRAS: u8 = 4;
+
+/// The rarer parts of a user's state, kept beside the record so records stay small.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Extra {
+    message: Option<Arc<str>>,
+}
 
 /// One user's state. 48 bytes for a `u64` key.
 #[derive(Debug)]
@@ -67,13 +77,15 @@ impl<K> Record<K> {
         self.flags & REMOVED != 0
     }
 
-    pub(crate) fn presence(&self) -> Presence {
+    /// The user's presence, less what `Shard::extras` holds.
+    fn base_presence(&self) -> Presence {
         Presence {
             category: self.category,
             requested: self.requested,
             activity: self.activity,
             updated_at: self.updated_at,
             version: self.version,
+            message: None,
         }
     }
 }
@@ -97,16 +109,21 @@ pub(crate) struct Shard<K> {
     log: Log,
     wheel: Wheel,
     more_sessions: HashMap<u32, Vec<Session>, RandomState>,
+    extras: HashMap<u32, Extra, RandomState>,
     live: usize,
     /// Removed users whose records still wait for their last log entry to be pruned.
     tombstones: usize,
     /// Newest time this shard has used; times are clamped to never go below it.
     last_ts: u64,
     hasher: RandomState,
+    /// Subscriptions offered every change of this shard.
+    subscribers: Vec<Arc<Subscriber<K>>>,
+    /// This shard's place in the store, by which subscriptions keep their positions.
+    number: usize,
 }
 
 impl<K: Key> Shard<K> {
-    pub(crate) fn new(hasher: RandomState) -> Self {
+    pub(crate) fn new(hasher: RandomState, number: usize) -> Self {
         Shard {
             table: SlotTable::default(),
             records: Vec::new(),
@@ -115,10 +132,13 @@ impl<K: Key> Shard<K> {
             log: Log::new(),
             wheel: Wheel::default(),
             more_sessions: HashMap::with_hasher(hasher.clone()),
+            extras: HashMap::with_hasher(hasher.clone()),
             live: 0,
             tombstones: 0,
             last_ts: 0,
             hasher,
+            subscribers: Vec::new(),
+            number,
         }
     }
 
@@ -142,29 +162,50 @@ impl<K: Key> Shard<K> {
         self.table.find(hash, |s| records[s as usize].key == *key)
     }
 
-    /// The record of a known user.
-    pub(crate) fn get(&self, hash: u64, key: &K) -> Option<&Record<K>> {
-        let rec = &self.records[self.find(hash, key)? as usize];
-        (!rec.is_removed()).then_some(rec)
+    /// The slot of a known user.
+    pub(crate) fn get(&self, hash: u64, key: &K) -> Option<u32> {
+        let slot = self.find(hash, key)?;
+        (!self.records[slot as usize].is_removed()).then_some(slot)
     }
 
-    /// Users from `start` on, in key order.
-    pub(crate) fn range(&self, start: Bound<&K>) -> impl Iterator<Item = (&K, &Record<K>)> {
+    /// The presence of the user at `slot`.
+    pub(crate) fn presence(&self, slot: u32) -> Presence {
+        let rec = &self.records[slot as usize];
+        let mut presence = rec.base_presence();
+        if rec.flags & EXTRAS != 0 {
+            if let Some(extra) = self.extras.get(&slot) {
+                presence.message.clone_from(&extra.message);
+            }
+        }
+        presence
+    }
+
+    /// The key of the user at `slot`.
+    pub(crate) fn key(&self, slot: u32) -> &K {
+        &self.records[slot as usize].key
+    }
+
+    /// Whether `seq` is the latest change of the record at `slot`.
+    pub(crate) fn is_latest(&self, slot: u32, seq: u64) -> bool {
+        self.records[slot as usize].version == seq
+    }
+
+    /// Users from `start` on, in key order, with their slots.
+    pub(crate) fn range(&self, start: Bound<&K>) -> impl Iterator<Item = (&K, u32)> {
         self.index
             .range::<K, _>((start, Bound::Unbounded))
-            .map(|(k, &slot)| (k, &self.records[slot as usize]))
+            .map(|(k, &slot)| (k, slot))
     }
 
     /// Appends to `out` the users whose latest change is among `entries`.
-    pub(crate) fn collect_latest(
+    pub(crate) fn collect_latest<'a>(
         &self,
-        entries: impl Iterator<Item = (u64, Entry)>,
+        entries: impl Iterator<Item = (u64, &'a Entry)>,
         out: &mut Vec<(K, Presence)>,
     ) {
         for (seq, entry) in entries {
-            let rec = &self.records[entry.slot as usize];
-            if rec.version == seq {
-                out.push((rec.key.clone(), rec.presence()));
+            if self.is_latest(entry.slot, seq) {
+                out.push((self.key(entry.slot).clone(), self.presence(entry.slot)));
             }
         }
     }
@@ -198,7 +239,40 @@ impl<K: Key> Shard<K> {
             let now = self.tick(clock);
             self.commit(slot, now, limits);
         }
-        Ok(self.records[slot as usize].presence())
+        Ok(self.presence(slot))
+    }
+
+    /// Sets or clears a known user's status message.
+    pub(crate) fn set_message(
+        &mut self,
+        hash: u64,
+        key: &K,
+        message: Option<Arc<str>>,
+        clock: &dyn Clock,
+        limits: &Limits,
+    ) -> Result<Presence, Error> {
+        let slot = self
+            .get(hash, key)
+            .ok_or_else(|| Error::unknown_user(key))?;
+        let rec = &mut self.records[slot as usize];
+        let current = if rec.flags & EXTRAS != 0 {
+            self.extras.get(&slot).and_then(|e| e.message.as_ref())
+        } else {
+            None
+        };
+        if current != message.as_ref() {
+            let extra = self.extras.entry(slot).or_default();
+            extra.message = message;
+            if *extra == Extra::default() {
+                self.extras.remove(&slot);
+                rec.flags &= !EXTRAS;
+            } else {
+                rec.flags |= EXTRAS;
+            }
+            let now = self.tick(clock);
+            self.commit(slot, now, limits);
+        }
+        Ok(self.presence(slot))
     }
 
     /// Records a heartbeat of one session, adding the user and the session if new.
@@ -222,7 +296,7 @@ impl<K: Key> Shard<K> {
         if added || visible {
             self.commit(slot, now, limits);
         }
-        Ok(self.records[slot as usize].presence())
+        Ok(self.presence(slot))
     }
 
     /// Ends one session of a known user.
@@ -242,7 +316,7 @@ impl<K: Key> Shard<K> {
             let now = self.tick(clock);
             self.commit(slot, now, limits);
         }
-        Ok(self.records[slot as usize].presence())
+        Ok(self.presence(slot))
     }
 
     /// Forgets a user, leaving a logged tombstone; returns the presence it had.
@@ -253,14 +327,14 @@ impl<K: Key> Shard<K> {
         clock: &dyn Clock,
         limits: &Limits,
     ) -> Option<Presence> {
-        let slot = self.find(hash, key)?;
+        let slot = self.get(hash, key)?;
+        let old = self.presence(slot);
         let rec = &mut self.records[slot as usize];
-        if rec.is_removed() {
-            return None;
-        }
-        let old = rec.presence();
         if rec.flags & MORE_SESSIONS != 0 {
             self.more_sessions.remove(&slot);
+        }
+        if rec.flags & EXTRAS != 0 {
+            self.extras.remove(&slot);
         }
         rec.revive();
         rec.flags = REMOVED;
@@ -372,13 +446,37 @@ impl<K: Key> Shard<K> {
         Ok((slot, true))
     }
 
-    /// Logs a visible change of the record at `slot`.
+    /// Logs a visible change of the record at `slot` and offers it to subscribers.
     fn commit(&mut self, slot: u32, now: u64, limits: &Limits) {
         let seq = self.log.push(now, slot);
         let rec = &mut self.records[slot as usize];
         rec.version = seq;
         rec.updated_at = now;
         self.prune(now, limits);
+        if !self.subscribers.is_empty() {
+            self.publish(slot, seq);
+        }
+    }
+
+    /// Offers the change `seq` of the record at `slot` to every subscriber.
+    fn publish(&mut self, slot: u32, seq: u64) {
+        let key = &self.records[slot as usize].key;
+        for sub in &self.subscribers {
+            sub.offer(self.number, seq, key, || self.presence(slot));
+        }
+        self.drop_closed_subscribers();
+    }
+
+    /// Adds a subscriber, which is then offered every change after the shard's current one.
+    pub(crate) fn subscribe(&mut self, sub: Arc<Subscriber<K>>) {
+        sub.start_at(self.number, self.seq());
+        self.subscribers.push(sub);
+    }
+
+    pub(crate) fn drop_closed_subscribers(&mut self) {
+        if self.subscribers.iter().any(|s| s.is_closed()) {
+            self.subscribers.retain(|s| !s.is_closed());
+        }
     }
 
     /// Applies a heartbeat to one session, opening it if new; `true` if the session's

@@ -10,12 +10,13 @@ use crossbeam_utils::CachePadded;
 use parking_lot::{RwLock, RwLockReadGuard};
 
 use crate::config::ms;
+use crate::feed::{Feeds, Subscription};
 use crate::page::Merge;
 use crate::session::Timeouts;
 use crate::shard::{Limits, Shard};
 use crate::{
-    Activity, Category, Clock, Cursor, Delta, Error, FullReason, Page, PageQuery, Presence,
-    SetMode, Since, StoreConfig, SystemClock,
+    Activity, Category, Clock, Cursor, Delta, Error, FeedId, FeedRead, FullReason, Page, PageQuery,
+    Presence, SetMode, Since, StoreConfig, SubscribeOptions, SystemClock,
 };
 
 /// What a store's key can be: `u64`, `i64`, `String`, or any ordered, hashable, shareable value.
@@ -39,6 +40,7 @@ pub struct PresenceStore<K> {
     limits: Limits,
     /// This instance's identity, written into its cursors.
     id: u64,
+    feeds: Feeds,
 }
 
 impl<K> std::fmt::Debug for PresenceStore<K> {
@@ -81,7 +83,7 @@ impl<K: Key> PresenceStore<K> {
         config.validate()?;
         let hasher = RandomState::new();
         let shards = (0..config.shard_count())
-            .map(|_| CachePadded::new(RwLock::new(Shard::new(hasher.clone()))))
+            .map(|i| CachePadded::new(RwLock::new(Shard::new(hasher.clone(), i))))
             .collect();
         let limits = Limits {
             timeouts: Timeouts {
@@ -98,6 +100,7 @@ impl<K: Key> PresenceStore<K> {
             config,
             limits,
             id: new_store_id(),
+            feeds: Feeds::default(),
         })
     }
 
@@ -160,20 +163,122 @@ impl<K: Key> PresenceStore<K> {
     }
 
     /// Idles the sessions whose last active heartbeat is `idle_after` old and removes those
-    /// silent for `session_ttl`, logging every visible change, and prunes old log entries.
+    /// silent for `session_ttl`, logging every visible change, prunes old log entries, drops
+    /// feeds unread for `feed_expiry` and forgets dropped subscriptions.
     /// Returns how many sessions it idled or removed. Call it every second or so (from a timer
     /// or a thread of your own); the store starts no thread.
     ///
-    /// Locks: each shard in turn, for writing. Cost: O(shards + sessions due).
+    /// Locks: each shard in turn, for writing; then the feed registry. Cost: O(shards + sessions
+    /// due + feeds).
     pub fn sweep(&self) -> usize {
-        self.shards
+        let transitions = self
+            .shards
             .iter()
             .map(|shard| {
                 let mut shard = shard.write();
+                shard.drop_closed_subscribers();
                 let now = shard.tick(&*self.clock);
                 shard.sweep(now, &self.limits)
             })
-            .sum()
+            .sum();
+        self.feeds.expire(
+            self.clock.now_ms(),
+            ms(self.config.feed_expiry).max(self.limits.window),
+        );
+        transitions
+    }
+
+    /// Sets or clears a known user's status message (Genesys `message`); an empty message
+    /// clears it. Longer than `max_message_len` bytes is [`Error::MessageTooLong`], an unknown
+    /// user [`Error::UnknownUser`]. A change of message is a visible change, logged.
+    ///
+    /// Locks: the user's shard, for writing. Cost: O(1); allocates the message.
+    pub fn set_message(&self, user: &K, message: &str) -> Result<Presence, Error> {
+        let max = self.config.max_message_len;
+        if message.len() > max {
+            return Err(Error::MessageTooLong {
+                len: message.len(),
+                max,
+            });
+        }
+        let message = (!message.is_empty()).then(|| Arc::from(message));
+        let (hash, shard) = self.route(user);
+        shard
+            .write()
+            .set_message(hash, user, message, &*self.clock, &self.limits)
+    }
+
+    /// Creates a presence feed (Symphony's `POST /v1/presence/feed/create`): a cursor the store
+    /// keeps for a reader, starting now. At most `max_feeds` exist ([`Error::TooManyFeeds`]).
+    ///
+    /// Locks: each shard in turn, for reading; the feed registry. Cost: O(shards).
+    pub fn create_feed(&self) -> Result<FeedId, Error> {
+        let now = self.clock.now_ms();
+        self.feeds
+            .create(self.cursor(), now, self.config.max_feeds, self.id)
+    }
+
+    /// Reads a feed: the users changed since its previous read (the first read: since it was
+    /// created), at most `max`, oldest change first, each once with its latest state. The next
+    /// read resumes exactly after the last change returned. A feed that fell behind what the log
+    /// holds gets the full list and says so. `max` of 0 or over `max_page` is
+    /// [`Error::InvalidLimit`]; an unknown feed is [`Error::UnknownFeed`].
+    ///
+    /// Locks: the feed (so reads of one feed are serialized), then every shard for reading, all
+    /// at once. Cost: O(changes read x log shards).
+    pub fn read_feed(&self, feed: &FeedId, max: usize) -> Result<FeedRead<K>, Error> {
+        if max == 0 || max > self.config.max_page {
+            return Err(Error::InvalidLimit {
+                limit: max,
+                max: self.config.max_page,
+            });
+        }
+        let feed = self.feeds.get(feed)?;
+        let mut feed = feed.lock();
+        let read = match self.changes_limited(&feed.cursor, max) {
+            Ok((users, cursor, more)) => {
+                feed.cursor = cursor;
+                FeedRead {
+                    users,
+                    full: false,
+                    reason: None,
+                    more,
+                }
+            }
+            Err(reason) => {
+                let delta = self.full(reason);
+                feed.cursor = delta.cursor;
+                FeedRead {
+                    users: delta.users,
+                    full: true,
+                    reason: delta.reason,
+                    more: false,
+                }
+            }
+        };
+        feed.last_read = self.clock.now_ms();
+        Ok(read)
+    }
+
+    /// Deletes a feed; an unknown one is [`Error::UnknownFeed`].
+    ///
+    /// Locks: the feed registry. Cost: O(1).
+    pub fn delete_feed(&self, feed: &FeedId) -> Result<(), Error> {
+        self.feeds.delete(feed)
+    }
+
+    /// Subscribes to changes: every visible change after this call (of `options.users`, or of
+    /// everyone) arrives on the subscription. Writers never wait for it; see [`Subscription`].
+    /// With no subscription, writes pay one length check.
+    ///
+    /// Locks: each shard in turn, for writing. Cost: O(shards + users filtered on).
+    pub fn subscribe(&self, options: SubscribeOptions<K>) -> Subscription<K> {
+        let start = self.cursor_of(std::iter::repeat_n(0, self.shards.len()));
+        let (subscription, subscriber) = Subscription::new(options, &start);
+        for shard in self.shards.iter() {
+            shard.write().subscribe(Arc::clone(&subscriber));
+        }
+        subscription
     }
 
     /// The presence of one user, or `None` if unknown.
@@ -181,7 +286,8 @@ impl<K: Key> PresenceStore<K> {
     /// Locks: the user's shard, for reading. Cost: O(1), no allocation.
     pub fn get(&self, user: &K) -> Option<Presence> {
         let (hash, shard) = self.route(user);
-        shard.read().get(hash, user).map(|r| r.presence())
+        let shard = shard.read();
+        shard.get(hash, user).map(|slot| shard.presence(slot))
     }
 
     /// The known users among `users`, in input order (repeats repeated), with their presence.
@@ -290,6 +396,36 @@ impl<K: Key> PresenceStore<K> {
         Ok(self.partial(users, self.cursor_of(seqs)))
     }
 
+    /// At most `max` users changed after `c`, oldest change first, the cursor just after the
+    /// last one returned, and whether more were waiting.
+    fn changes_limited(&self, c: &Cursor, max: usize) -> Result<Limited<K>, FullReason> {
+        if c.store != self.id || c.seqs.len() != self.shards.len() {
+            return Err(FullReason::ForeignCursor);
+        }
+        let guards = self.read_all();
+        let logs = guards
+            .iter()
+            .zip(c.seqs.iter())
+            .map(|(g, &after)| {
+                let entries = g.log().after_seq(after)?;
+                Ok(entries.map(|(seq, e)| (&e.ts, (seq, e.slot))))
+            })
+            .collect::<Result<Vec<_>, FullReason>>()?;
+        let mut seqs = c.seqs.to_vec();
+        let mut users = Vec::new();
+        for (s, _, (seq, slot)) in Merge::new(logs) {
+            let shard = &guards[s];
+            if shard.is_latest(slot, seq) {
+                if users.len() == max {
+                    return Ok((users, self.cursor_of(seqs), true));
+                }
+                users.push((shard.key(slot).clone(), shard.presence(slot)));
+            }
+            seqs[s] = seq;
+        }
+        Ok((users, self.cursor_of(seqs), false))
+    }
+
     fn partial(&self, users: Vec<(K, Presence)>, cursor: Cursor) -> Delta<K> {
         Delta {
             users,
@@ -331,6 +467,9 @@ impl<K: Key> PresenceStore<K> {
     }
 }
 
+/// A bounded delta: users, the cursor after the last of them, and whether more were waiting.
+type Limited<K> = (Vec<(K, Presence)>, Cursor, bool);
+
 /// How many merged keys a page gathers before it reads their records.
 const PAGE_BATCH: usize = 256;
 
@@ -356,8 +495,8 @@ fn sorted_users<K: Key>(
         if batch.is_empty() {
             return (items, None);
         }
-        for &(key, record) in &batch {
-            let presence = record.presence();
+        for &(shard, key, slot) in &batch {
+            let presence = guards[shard].presence(slot);
             if !include_offline && presence.category == Category::Offline {
                 continue;
             }
