@@ -60,6 +60,53 @@ pub enum Error {
         /// `StoreConfig::max_message_len`.
         max: usize,
     },
+    /// No presence source has this id.
+    UnknownSource {
+        /// The id given (cut to a few dozen characters).
+        id: String,
+    },
+    /// The built-in `PURECLOUD` source cannot be deleted or deactivated.
+    DefaultSource,
+    /// The source is deactivated and takes no new presences.
+    DeactivatedSource {
+        /// The source's id.
+        id: String,
+    },
+    /// A source's name (or the number of sources) is out of range.
+    InvalidSource {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A system presence name that is none of Genesys' ten.
+    UnknownSystemPresence {
+        /// The name given (cut to a few dozen characters).
+        value: String,
+    },
+    /// A presence definition id that is empty or too long.
+    InvalidDefinitionId {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// No presence definition has this id: it never existed or was deleted.
+    UnknownDefinition {
+        /// The id given (cut to a few dozen characters).
+        id: String,
+    },
+    /// A presence definition to create or update breaks a rule (labels, or too many definitions).
+    InvalidDefinition {
+        /// Which rule, and what is allowed.
+        reason: String,
+    },
+    /// The definition is a built-in system presence, which cannot be changed or deleted.
+    SystemDefinition {
+        /// Its id.
+        id: String,
+    },
+    /// The definition is deactivated, so users cannot be set to it.
+    DeactivatedDefinition {
+        /// Its id (cut to a few dozen characters).
+        id: String,
+    },
 }
 
 impl Error {
@@ -69,6 +116,12 @@ impl Error {
     pub(crate) fn unknown_feed(feed: &(impl fmt::Display + ?Sized)) -> Self {
         Error::UnknownFeed {
             feed: feed.to_string().chars().take(Self::ECHO_LIMIT).collect(),
+        }
+    }
+
+    pub(crate) fn unknown_source(id: &(impl fmt::Display + ?Sized)) -> Self {
+        Error::UnknownSource {
+            id: id.to_string().chars().take(Self::ECHO_LIMIT).collect(),
         }
     }
 
@@ -127,6 +180,49 @@ impl fmt::Display for Error {
                     "status message of {len} bytes is over the maximum of {max}"
                 )
             }
+            Error::UnknownSource { id } => {
+                write!(
+                    f,
+                    "unknown presence source {id:?}: list the sources for valid ids"
+                )
+            }
+            Error::DefaultSource => write!(
+                f,
+                "the PURECLOUD source is built in: it cannot be deleted or deactivated"
+            ),
+            Error::DeactivatedSource { id } => {
+                write!(
+                    f,
+                    "presence source {id:?} is deactivated: reactivate it first"
+                )
+            }
+            Error::InvalidSource { reason } => write!(f, "invalid presence source: {reason}"),
+            Error::UnknownSystemPresence { value } => write!(
+                f,
+                "unknown system presence {value:?}: expected one of AVAILABLE, AWAY, BUSY, \
+                 OFFLINE, IDLE, ON_QUEUE, MEAL, TRAINING, BREAK, MEETING"
+            ),
+            Error::InvalidDefinitionId { reason } => write!(
+                f,
+                "invalid presence definition id: {reason}; use 1 to 128 characters"
+            ),
+            Error::UnknownDefinition { id } => write!(
+                f,
+                "unknown presence definition {id:?}: it was never created or was deleted; \
+                 list the definitions for the ids in use"
+            ),
+            Error::InvalidDefinition { reason } => {
+                write!(f, "invalid presence definition: {reason}")
+            }
+            Error::SystemDefinition { id } => write!(
+                f,
+                "presence definition {id:?} is a system presence and cannot be changed or \
+                 deleted; create an organization definition over it instead"
+            ),
+            Error::DeactivatedDefinition { id } => write!(
+                f,
+                "presence definition {id:?} is deactivated: reactivate it or choose an active one"
+            ),
         }
     }
 }

@@ -103,7 +103,7 @@ impl Feeds {
         }
         // Ids are unguessable-looking but unique: a counter mixed with the store's identity.
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        let id = FeedId(mix(n ^ salt));
+        let id = FeedId(crate::id::mix(n ^ salt));
         let feed = Feed {
             cursor,
             last_read: now,
@@ -131,13 +131,6 @@ impl Feeds {
             .lock()
             .retain(|_, f| now.saturating_sub(f.lock().last_read) < expiry);
     }
-}
-
-/// A bijective mix of 64 bits (splitmix64's finalizer), so consecutive ids look unrelated.
-fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// What a [`Subscription`] receives.

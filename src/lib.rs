@@ -85,23 +85,28 @@
 
 mod clock;
 mod config;
+mod definition;
 mod error;
 mod feed;
+mod id;
 mod log;
 mod page;
 mod presence;
 mod session;
 mod shard;
+mod source;
 mod store;
 mod table;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::StoreConfig;
+pub use definition::{Definition, DefinitionId, SystemPresence};
 pub use error::Error;
 pub use feed::{Event, FeedId, FeedRead, SubscribeOptions, Subscription};
 pub use log::{Cursor, Delta, FullReason, Since};
 pub use page::{Page, PageQuery};
 pub use presence::{resolve, Activity, Category, Presence, SetMode};
+pub use source::{Source, SourceId};
 pub use store::{Key, PresenceStore};
 
 /// The README's examples, compiled and run as doctests.

@@ -9,7 +9,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use crate::Error;
+use crate::{DefinitionId, Error, SourceId};
 
 /// A presence category, with Symphony's eleven names.
 ///
@@ -143,6 +143,32 @@ pub struct Presence {
     pub version: u64,
     /// The user's status message (Genesys `message`), if any.
     pub message: Option<Arc<str>>,
+    /// The presence definition the category was set by (Genesys), if it was set by one.
+    pub definition: Option<DefinitionId>,
+    /// The user's primary source when it is not the built-in `PURECLOUD`: then `category`,
+    /// `message` and `definition` are that source's.
+    pub source: Option<SourceId>,
+}
+
+impl Presence {
+    /// Whether others see the same in both (everything but when and in which change).
+    pub(crate) fn same_view(&self, other: &Presence) -> bool {
+        (
+            self.category,
+            self.requested,
+            self.activity,
+            &self.message,
+            &self.definition,
+            &self.source,
+        ) == (
+            other.category,
+            other.requested,
+            other.activity,
+            &other.message,
+            &other.definition,
+            &other.source,
+        )
+    }
 }
 
 /// The presence others see for a `requested` category at an `activity`:

@@ -18,7 +18,9 @@ use crate::feed::Subscriber;
 use crate::log::{Entry, Log};
 use crate::session::{aggregate, Aging, Session, Timeouts, Wheel, MAX_TIME, NOT_SCHEDULED};
 use crate::table::SlotTable;
-use crate::{resolve, Activity, Category, Clock, Error, Key, Presence, SetMode};
+use crate::{
+    resolve, Activity, Category, Clock, DefinitionId, Error, Key, Presence, SetMode, SourceId,
+};
 
 /// Record flag: the user was removed; the record is a tombstone (or a free slot).
 const REMOVED: u8 = 1;
@@ -30,7 +32,30 @@ const EXTRAS: u8 = 4;
 /// The rarer parts of a user's state, kept beside the record so records stay small.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Extra {
+    /// The default source's status message.
     message: Option<Arc<str>>,
+    /// The definition the default source's category was set by.
+    definition: Option<DefinitionId>,
+    /// The primary source, when it is not the default.
+    primary: Option<SourceId>,
+    /// Presences from sources other than the default.
+    sources: Vec<SourcePresence>,
+}
+
+/// A user's presence as a source other than the default sets it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SourcePresence {
+    pub(crate) source: SourceId,
+    pub(crate) definition: DefinitionId,
+    pub(crate) category: Category,
+    pub(crate) message: Option<Arc<str>>,
+    pub(crate) updated_at: u64,
+}
+
+impl Extra {
+    fn of_source(&self, source: &SourceId) -> Option<&SourcePresence> {
+        self.sources.iter().find(|p| p.source == *source)
+    }
 }
 
 /// One user's state. 48 bytes for a `u64` key.
@@ -64,6 +89,15 @@ impl<K> Record<K> {
         }
     }
 
+    /// Applies a set of `category`.
+    fn request(&mut self, category: Category, mode: SetMode) {
+        self.requested = category;
+        self.category = match mode {
+            SetMode::Hard => category,
+            SetMode::Soft => resolve(category, self.activity),
+        };
+    }
+
     /// Makes a tombstone a fresh user again, keeping its place in the wheel.
     fn revive(&mut self) {
         self.flags = 0;
@@ -86,7 +120,25 @@ impl<K> Record<K> {
             updated_at: self.updated_at,
             version: self.version,
             message: None,
+            definition: None,
+            source: None,
         }
+    }
+}
+
+/// Shows a source's presence in place of the default's.
+fn apply_source(presence: &mut Presence, p: &SourcePresence) {
+    presence.category = p.category;
+    presence.requested = p.category;
+    presence.message.clone_from(&p.message);
+    presence.definition = Some(p.definition.clone());
+}
+
+impl SourcePresence {
+    /// Whether both set the same (whenever they were set).
+    fn same_as(&self, other: &SourcePresence) -> bool {
+        (&self.definition, self.category, &self.message)
+            == (&other.definition, other.category, &other.message)
     }
 }
 
@@ -168,16 +220,51 @@ impl<K: Key> Shard<K> {
         (!self.records[slot as usize].is_removed()).then_some(slot)
     }
 
-    /// The presence of the user at `slot`.
+    /// The presence of the user at `slot`: its primary source's.
     pub(crate) fn presence(&self, slot: u32) -> Presence {
-        let rec = &self.records[slot as usize];
-        let mut presence = rec.base_presence();
-        if rec.flags & EXTRAS != 0 {
-            if let Some(extra) = self.extras.get(&slot) {
-                presence.message.clone_from(&extra.message);
+        let mut presence = self.records[slot as usize].base_presence();
+        if let Some(extra) = self.extra(slot) {
+            presence.message.clone_from(&extra.message);
+            presence.definition.clone_from(&extra.definition);
+            if let Some(primary) = &extra.primary {
+                if let Some(p) = extra.of_source(primary) {
+                    apply_source(&mut presence, p);
+                }
+                presence.source = Some(primary.clone());
             }
         }
         presence
+    }
+
+    /// The presence of the user at `slot` as `source` sets it; `None` for a source other than
+    /// the default that has set none.
+    pub(crate) fn source_presence(&self, slot: u32, source: &SourceId) -> Option<Presence> {
+        let mut presence = self.records[slot as usize].base_presence();
+        let extra = self.extra(slot);
+        if source.is_default() {
+            if let Some(extra) = extra {
+                presence.message.clone_from(&extra.message);
+                presence.definition.clone_from(&extra.definition);
+            }
+            return Some(presence);
+        }
+        let p = extra?.of_source(source)?;
+        apply_source(&mut presence, p);
+        presence.updated_at = p.updated_at;
+        presence.source = Some(source.clone());
+        Some(presence)
+    }
+
+    /// The user's primary source, when it is not the default.
+    pub(crate) fn primary_source(&self, slot: u32) -> Option<SourceId> {
+        self.extra(slot)?.primary.clone()
+    }
+
+    fn extra(&self, slot: u32) -> Option<&Extra> {
+        if self.records[slot as usize].flags & EXTRAS == 0 {
+            return None;
+        }
+        self.extras.get(&slot)
     }
 
     /// The key of the user at `slot`.
@@ -217,32 +304,38 @@ impl<K: Key> Shard<K> {
         now
     }
 
-    /// Sets a user's requested category, adding the user if new.
+    /// Sets a user's requested category (by `definition` if given), adding the user if new.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn set(
         &mut self,
         hash: u64,
         key: &K,
         category: Category,
         mode: SetMode,
+        definition: Option<DefinitionId>,
         clock: &dyn Clock,
         limits: &Limits,
     ) -> Result<Presence, Error> {
         let (slot, added) = self.upsert(hash, key)?;
         let rec = &mut self.records[slot as usize];
-        let before = (rec.requested, rec.category);
-        rec.requested = category;
-        rec.category = match mode {
-            SetMode::Hard => category,
-            SetMode::Soft => resolve(category, rec.activity),
-        };
-        if added || before != (rec.requested, rec.category) {
-            let now = self.tick(clock);
-            self.commit(slot, now, limits);
+        // The hot path: a user with no extras, set by category alone.
+        if rec.flags & EXTRAS == 0 && definition.is_none() {
+            let before = (rec.requested, rec.category);
+            rec.request(category, mode);
+            if added || before != (rec.requested, rec.category) {
+                let now = self.tick(clock);
+                self.commit(slot, now, limits);
+            }
+            return Ok(self.presence(slot));
         }
+        let before = self.presence(slot);
+        self.records[slot as usize].request(category, mode);
+        self.edit_extra(slot, |e| e.definition = definition);
+        self.commit_if_seen(slot, &before, added, clock, limits);
         Ok(self.presence(slot))
     }
 
-    /// Sets or clears a known user's status message.
+    /// Sets or clears a known user's status message (of the default source).
     pub(crate) fn set_message(
         &mut self,
         hash: u64,
@@ -254,25 +347,112 @@ impl<K: Key> Shard<K> {
         let slot = self
             .get(hash, key)
             .ok_or_else(|| Error::unknown_user(key))?;
-        let rec = &mut self.records[slot as usize];
-        let current = if rec.flags & EXTRAS != 0 {
-            self.extras.get(&slot).and_then(|e| e.message.as_ref())
-        } else {
-            None
-        };
-        if current != message.as_ref() {
-            let extra = self.extras.entry(slot).or_default();
-            extra.message = message;
-            if *extra == Extra::default() {
-                self.extras.remove(&slot);
-                rec.flags &= !EXTRAS;
-            } else {
-                rec.flags |= EXTRAS;
+        let before = self.presence(slot);
+        self.edit_extra(slot, |e| e.message = message);
+        self.commit_if_seen(slot, &before, false, clock, limits);
+        Ok(self.presence(slot))
+    }
+
+    /// Sets a user's presence from a source other than the default, adding the user if new.
+    /// Returns that source's presence of the user.
+    pub(crate) fn set_source_presence(
+        &mut self,
+        hash: u64,
+        key: &K,
+        set: SourcePresence,
+        clock: &dyn Clock,
+        limits: &Limits,
+    ) -> Result<Presence, Error> {
+        let (slot, added) = self.upsert(hash, key)?;
+        let before = self.presence(slot);
+        let source = set.source.clone();
+        let now = self.tick(clock);
+        self.edit_extra(slot, |e| {
+            match e.sources.iter_mut().find(|p| p.source == set.source) {
+                Some(p) if p.same_as(&set) => {}
+                Some(p) => {
+                    *p = SourcePresence {
+                        updated_at: now,
+                        ..set
+                    }
+                }
+                None => e.sources.push(SourcePresence {
+                    updated_at: now,
+                    ..set
+                }),
             }
+        });
+        self.commit_if_seen(slot, &before, added, clock, limits);
+        self.source_presence(slot, &source)
+            .ok_or_else(|| Error::unknown_source(&source))
+    }
+
+    /// Makes `source` (`None`: the default) a known user's primary source.
+    pub(crate) fn set_primary_source(
+        &mut self,
+        hash: u64,
+        key: &K,
+        source: Option<SourceId>,
+        clock: &dyn Clock,
+        limits: &Limits,
+    ) -> Result<Presence, Error> {
+        let slot = self
+            .get(hash, key)
+            .ok_or_else(|| Error::unknown_user(key))?;
+        let before = self.presence(slot);
+        self.edit_extra(slot, |e| e.primary = source);
+        self.commit_if_seen(slot, &before, false, clock, limits);
+        Ok(self.presence(slot))
+    }
+
+    /// Forgets a deleted source: its presences go, and its users' primary source becomes the
+    /// default, each visible change logged.
+    pub(crate) fn drop_source(&mut self, source: &SourceId, clock: &dyn Clock, limits: &Limits) {
+        let uses = |e: &Extra| e.primary.as_ref() == Some(source) || e.of_source(source).is_some();
+        let slots: Vec<u32> = self
+            .extras
+            .iter()
+            .filter(|(_, e)| uses(e))
+            .map(|(&slot, _)| slot)
+            .collect();
+        for slot in slots {
+            let before = self.presence(slot);
+            self.edit_extra(slot, |e| {
+                e.sources.retain(|p| p.source != *source);
+                if e.primary.as_ref() == Some(source) {
+                    e.primary = None;
+                }
+            });
+            self.commit_if_seen(slot, &before, false, clock, limits);
+        }
+    }
+
+    /// Changes the user's extras, keeping the side table free of empty entries.
+    fn edit_extra(&mut self, slot: u32, edit: impl FnOnce(&mut Extra)) {
+        let rec = &mut self.records[slot as usize];
+        let extra = self.extras.entry(slot).or_default();
+        edit(extra);
+        if *extra == Extra::default() {
+            self.extras.remove(&slot);
+            rec.flags &= !EXTRAS;
+        } else {
+            rec.flags |= EXTRAS;
+        }
+    }
+
+    /// Logs a change of the user at `slot` if others now see other than `before`.
+    fn commit_if_seen(
+        &mut self,
+        slot: u32,
+        before: &Presence,
+        added: bool,
+        clock: &dyn Clock,
+        limits: &Limits,
+    ) {
+        if added || !self.presence(slot).same_view(before) {
             let now = self.tick(clock);
             self.commit(slot, now, limits);
         }
-        Ok(self.presence(slot))
     }
 
     /// Records a heartbeat of one session, adding the user and the session if new.

@@ -1,6 +1,7 @@
 //! [`PresenceStore`]: the public API. It hashes each key to one shard and takes that shard's lock;
 //! reads that span users (pages, deltas, cursors) visit the shards in index order.
 
+use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -10,13 +11,17 @@ use crossbeam_utils::CachePadded;
 use parking_lot::{RwLock, RwLockReadGuard};
 
 use crate::config::ms;
+use crate::definition::Definitions;
 use crate::feed::{Feeds, Subscription};
 use crate::page::Merge;
 use crate::session::Timeouts;
+use crate::shard::SourcePresence;
 use crate::shard::{Limits, Shard};
+use crate::source::Sources;
 use crate::{
-    Activity, Category, Clock, Cursor, Delta, Error, FeedId, FeedRead, FullReason, Page, PageQuery,
-    Presence, SetMode, Since, StoreConfig, SubscribeOptions, SystemClock,
+    Activity, Category, Clock, Cursor, Definition, DefinitionId, Delta, Error, FeedId, FeedRead,
+    FullReason, Page, PageQuery, Presence, SetMode, Since, Source, SourceId, StoreConfig,
+    SubscribeOptions, SystemClock, SystemPresence,
 };
 
 /// What a store's key can be: `u64`, `i64`, `String`, or any ordered, hashable, shareable value.
@@ -41,6 +46,8 @@ pub struct PresenceStore<K> {
     /// This instance's identity, written into its cursors.
     id: u64,
     feeds: Feeds,
+    definitions: Definitions,
+    sources: Sources,
 }
 
 impl<K> std::fmt::Debug for PresenceStore<K> {
@@ -81,6 +88,7 @@ impl<K: Key> PresenceStore<K> {
     /// A store on the given clock, or [`Error::InvalidConfig`].
     pub fn try_with_clock(config: StoreConfig, clock: Arc<dyn Clock>) -> Result<Self, Error> {
         config.validate()?;
+        let id = new_store_id();
         let hasher = RandomState::new();
         let shards = (0..config.shard_count())
             .map(|i| CachePadded::new(RwLock::new(Shard::new(hasher.clone(), i))))
@@ -99,8 +107,10 @@ impl<K: Key> PresenceStore<K> {
             clock,
             config,
             limits,
-            id: new_store_id(),
+            id,
             feeds: Feeds::default(),
+            definitions: Definitions::new(id),
+            sources: Sources::new(id),
         })
     }
 
@@ -124,7 +134,7 @@ impl<K: Key> PresenceStore<K> {
         let (hash, shard) = self.route(user);
         shard
             .write()
-            .set(hash, user, category, mode, &*self.clock, &self.limits)
+            .set(hash, user, category, mode, None, &*self.clock, &self.limits)
     }
 
     /// Records a heartbeat from one of the user's sessions, adding the user and the session if
@@ -194,6 +204,15 @@ impl<K: Key> PresenceStore<K> {
     ///
     /// Locks: the user's shard, for writing. Cost: O(1); allocates the message.
     pub fn set_message(&self, user: &K, message: &str) -> Result<Presence, Error> {
+        let message = self.message(message)?;
+        let (hash, shard) = self.route(user);
+        shard
+            .write()
+            .set_message(hash, user, message, &*self.clock, &self.limits)
+    }
+
+    /// The message as stored: `None` for an empty one, [`Error::MessageTooLong`] past the limit.
+    fn message(&self, message: &str) -> Result<Option<Arc<str>>, Error> {
         let max = self.config.max_message_len;
         if message.len() > max {
             return Err(Error::MessageTooLong {
@@ -201,11 +220,181 @@ impl<K: Key> PresenceStore<K> {
                 max,
             });
         }
-        let message = (!message.is_empty()).then(|| Arc::from(message));
+        Ok((!message.is_empty()).then(|| Arc::from(message)))
+    }
+
+    /// Sets a user's presence by an organization or system presence definition (Genesys),
+    /// adding the user if unknown. The category is the definition's system presence's, and the
+    /// presence keeps the definition's id. An unknown or deactivated definition is an error.
+    ///
+    /// Locks: the definition registry for reading, then the user's shard for writing.
+    pub fn set_definition(
+        &self,
+        user: &K,
+        definition: &DefinitionId,
+        mode: SetMode,
+    ) -> Result<Presence, Error> {
+        let (id, category) = self.definitions.resolve_for_set(definition)?;
+        let (hash, shard) = self.route(user);
+        shard.write().set(
+            hash,
+            user,
+            category,
+            mode,
+            Some(id),
+            &*self.clock,
+            &self.limits,
+        )
+    }
+
+    /// The presence definitions: the ten system presences and the organization's, by id;
+    /// deactivated ones only if asked for.
+    pub fn definitions(&self, include_deactivated: bool) -> Vec<Definition> {
+        self.definitions.list(include_deactivated)
+    }
+
+    /// One presence definition, or [`Error::UnknownDefinition`].
+    pub fn definition(&self, id: &DefinitionId) -> Result<Definition, Error> {
+        self.definitions.get(id)
+    }
+
+    /// Creates an organization presence definition over a system presence, with labels by
+    /// locale (e.g. `"en_US" -> "Lunch"`).
+    pub fn create_definition(
+        &self,
+        system_presence: SystemPresence,
+        labels: BTreeMap<String, String>,
+    ) -> Result<Definition, Error> {
+        self.definitions.create(system_presence, labels)
+    }
+
+    /// Changes what is given of an organization definition; system ones cannot change.
+    /// Users already set by it keep the category they were set to.
+    pub fn update_definition(
+        &self,
+        id: &DefinitionId,
+        system_presence: Option<SystemPresence>,
+        labels: Option<BTreeMap<String, String>>,
+        deactivated: Option<bool>,
+    ) -> Result<Definition, Error> {
+        self.definitions
+            .update(id, system_presence, labels, deactivated)
+    }
+
+    /// Deletes an organization definition; system ones cannot go. Users set by it keep their
+    /// presence and its id.
+    pub fn delete_definition(&self, id: &DefinitionId) -> Result<(), Error> {
+        self.definitions.delete(id)
+    }
+
+    /// The presence sources, the built-in `PURECLOUD` first.
+    pub fn sources(&self) -> Vec<Source> {
+        self.sources.list()
+    }
+
+    /// One presence source, or [`Error::UnknownSource`].
+    pub fn source(&self, id: &SourceId) -> Result<Source, Error> {
+        self.sources.get(id)
+    }
+
+    /// Registers a presence source (an integration that sets presences).
+    pub fn create_source(&self, name: &str, deactivated: bool) -> Result<Source, Error> {
+        self.sources.create(name, deactivated)
+    }
+
+    /// Renames or (de)activates a source; the default cannot be deactivated.
+    pub fn update_source(
+        &self,
+        id: &SourceId,
+        name: Option<&str>,
+        deactivated: Option<bool>,
+    ) -> Result<Source, Error> {
+        self.sources.update(id, name, deactivated)
+    }
+
+    /// Deletes a source: its presences go and its users' primary source becomes the default,
+    /// each visible change logged. The default source cannot be deleted.
+    ///
+    /// Locks: the source registry, then each shard in turn for writing. Cost: O(users with
+    /// presences from other sources).
+    pub fn delete_source(&self, id: &SourceId) -> Result<(), Error> {
+        let id = self.sources.delete(id)?;
+        for shard in self.shards.iter() {
+            shard.write().drop_source(&id, &*self.clock, &self.limits);
+        }
+        Ok(())
+    }
+
+    /// Sets a user's presence as `source` sees it, by definition, with an optional message;
+    /// adds the user if unknown. For the default source this is
+    /// [`set_definition`](Self::set_definition) (hard) plus the message. Others see it only
+    /// while `source` is the user's primary source. Returns the user's presence from `source`.
+    pub fn set_source_presence(
+        &self,
+        user: &K,
+        source: &SourceId,
+        definition: &DefinitionId,
+        message: Option<&str>,
+    ) -> Result<Presence, Error> {
+        let source = self.sources.active(source)?;
+        let (definition, category) = self.definitions.resolve_for_set(definition)?;
+        let message = self.message(message.unwrap_or_default())?;
+        let (hash, shard) = self.route(user);
+        let mut shard = shard.write();
+        let (clock, limits) = (&*self.clock, &self.limits);
+        if source.is_default() {
+            shard.set(
+                hash,
+                user,
+                category,
+                SetMode::Hard,
+                Some(definition),
+                clock,
+                limits,
+            )?;
+            return shard.set_message(hash, user, message, clock, limits);
+        }
+        let set = SourcePresence {
+            source,
+            definition,
+            category,
+            message,
+            updated_at: 0,
+        };
+        shard.set_source_presence(hash, user, set, clock, limits)
+    }
+
+    /// A user's presence as `source` sets it; `None` for an unknown user, or a source other
+    /// than the default that has set none for the user.
+    pub fn source_presence(&self, user: &K, source: &SourceId) -> Option<Presence> {
+        let (hash, shard) = self.route(user);
+        let shard = shard.read();
+        shard
+            .get(hash, user)
+            .and_then(|slot| shard.source_presence(slot, source))
+    }
+
+    /// A known user's primary source: the one whose presence others see.
+    pub fn primary_source(&self, user: &K) -> Option<SourceId> {
+        let (hash, shard) = self.route(user);
+        let shard = shard.read();
+        let slot = shard.get(hash, user)?;
+        Some(
+            shard
+                .primary_source(slot)
+                .unwrap_or_else(SourceId::default_source),
+        )
+    }
+
+    /// Makes `source` a known user's primary source, so others see its presence of the user
+    /// (while it has set none, they see the default's).
+    pub fn set_primary_source(&self, user: &K, source: &SourceId) -> Result<Presence, Error> {
+        let source = self.sources.get(source)?.id;
+        let primary = (!source.is_default()).then_some(source);
         let (hash, shard) = self.route(user);
         shard
             .write()
-            .set_message(hash, user, message, &*self.clock, &self.limits)
+            .set_primary_source(hash, user, primary, &*self.clock, &self.limits)
     }
 
     /// Creates a presence feed (Symphony's `POST /v1/presence/feed/create`): a cursor the store

@@ -1,0 +1,267 @@
+//! Presence sources (Genesys): the systems a user's presence can come from, such as the
+//! built-in `PURECLOUD` (this store's own sessions and sets) or an integration's calendar.
+//!
+//! Each user has a presence per source and one primary source, whose presence is what others
+//! see. The registry here holds the sources themselves; per-user presences live with the user's
+//! record. Invariant: the default source always exists and is never deactivated.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use crate::Error;
+
+/// The identity of a presence source.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SourceId(Arc<str>);
+
+impl SourceId {
+    /// The id of the built-in source, which sessions and plain sets act on.
+    pub const DEFAULT: &'static str = "PURECLOUD";
+
+    /// The built-in source's id.
+    pub fn default_source() -> Self {
+        SourceId(Arc::from(Self::DEFAULT))
+    }
+
+    /// A source id from its text: 1 to 128 characters, else [`Error::UnknownSource`].
+    pub fn new(id: &str) -> Result<Self, Error> {
+        if id.is_empty() || id.chars().count() > MAX_ID_CHARS {
+            return Err(Error::unknown_source(id));
+        }
+        Ok(SourceId(Arc::from(id)))
+    }
+
+    /// The id's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether this is the built-in source (ids compare ignoring ASCII case, as Genesys
+    /// accepts `purecloud` in paths).
+    pub fn is_default(&self) -> bool {
+        self.0.eq_ignore_ascii_case(Self::DEFAULT)
+    }
+}
+
+impl fmt::Display for SourceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for SourceId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for SourceId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        SourceId::new(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Longest source id, in characters.
+const MAX_ID_CHARS: usize = 128;
+/// Longest source name, in characters.
+const MAX_NAME_CHARS: usize = 256;
+/// Most sources besides the default.
+pub(crate) const MAX_SOURCES: usize = 256;
+
+/// A presence source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Source {
+    /// Its id; `PURECLOUD` for the built-in one.
+    pub id: SourceId,
+    /// A name for people.
+    pub name: String,
+    /// A deactivated source keeps its presences but takes no new ones.
+    pub deactivated: bool,
+}
+
+/// The store's sources, default first.
+#[derive(Debug)]
+pub(crate) struct Sources {
+    sources: RwLock<BTreeMap<SourceId, Source>>,
+    next: AtomicU64,
+    salt: u64,
+}
+
+impl Sources {
+    pub(crate) fn new(salt: u64) -> Self {
+        let default = Source {
+            id: SourceId::default_source(),
+            name: "Genesys Cloud".into(),
+            deactivated: false,
+        };
+        Sources {
+            sources: RwLock::new(BTreeMap::from([(default.id.clone(), default)])),
+            next: AtomicU64::new(0),
+            salt,
+        }
+    }
+
+    /// The registered id for `id` (the default's canonical spelling for any case of it).
+    fn canonical(&self, id: &SourceId) -> SourceId {
+        if id.is_default() {
+            SourceId::default_source()
+        } else {
+            id.clone()
+        }
+    }
+
+    pub(crate) fn get(&self, id: &SourceId) -> Result<Source, Error> {
+        self.sources
+            .read()
+            .get(&self.canonical(id))
+            .cloned()
+            .ok_or_else(|| Error::unknown_source(id))
+    }
+
+    /// Every source, the default first, then by id.
+    pub(crate) fn list(&self) -> Vec<Source> {
+        let sources = self.sources.read();
+        let (default, others): (Vec<_>, Vec<_>) =
+            sources.values().cloned().partition(|s| s.id.is_default());
+        default.into_iter().chain(others).collect()
+    }
+
+    pub(crate) fn create(&self, name: &str, deactivated: bool) -> Result<Source, Error> {
+        check_name(name)?;
+        let mut sources = self.sources.write();
+        if sources.len() > MAX_SOURCES {
+            return Err(Error::InvalidSource {
+                reason: format!("at most {MAX_SOURCES} sources besides the default"),
+            });
+        }
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let id = SourceId(Arc::from(crate::id::uuid(n, self.salt)));
+        let source = Source {
+            id: id.clone(),
+            name: name.to_owned(),
+            deactivated,
+        };
+        sources.insert(id, source.clone());
+        Ok(source)
+    }
+
+    pub(crate) fn update(
+        &self,
+        id: &SourceId,
+        name: Option<&str>,
+        deactivated: Option<bool>,
+    ) -> Result<Source, Error> {
+        let id = self.canonical(id);
+        if id.is_default() && deactivated == Some(true) {
+            return Err(Error::DefaultSource);
+        }
+        if let Some(name) = name {
+            check_name(name)?;
+        }
+        let mut sources = self.sources.write();
+        let source = sources
+            .get_mut(&id)
+            .ok_or_else(|| Error::unknown_source(&id))?;
+        if let Some(name) = name {
+            name.clone_into(&mut source.name);
+        }
+        if let Some(deactivated) = deactivated {
+            source.deactivated = deactivated;
+        }
+        Ok(source.clone())
+    }
+
+    /// Removes a source from the registry; the store then drops users' presences from it.
+    pub(crate) fn delete(&self, id: &SourceId) -> Result<SourceId, Error> {
+        if id.is_default() {
+            return Err(Error::DefaultSource);
+        }
+        self.sources
+            .write()
+            .remove(id)
+            .map(|s| s.id)
+            .ok_or_else(|| Error::unknown_source(id))
+    }
+
+    /// The registered id of a source that takes presences now.
+    pub(crate) fn active(&self, id: &SourceId) -> Result<SourceId, Error> {
+        let source = self.get(id)?;
+        if source.deactivated {
+            return Err(Error::DeactivatedSource {
+                id: source.id.to_string(),
+            });
+        }
+        Ok(source.id)
+    }
+}
+
+fn check_name(name: &str) -> Result<(), Error> {
+    let chars = name.chars().count();
+    if chars == 0 || chars > MAX_NAME_CHARS || name.trim().is_empty() {
+        return Err(Error::InvalidSource {
+            reason: format!("a source name has 1 to {MAX_NAME_CHARS} characters, not all blank"),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_source_is_built_in_and_stays() {
+        let s = Sources::new(1);
+        let d = SourceId::default_source();
+        assert_eq!(s.list().len(), 1);
+        assert_eq!(s.get(&SourceId::new("purecloud").unwrap()).unwrap().id, d);
+        assert_eq!(s.delete(&d), Err(Error::DefaultSource));
+        assert_eq!(s.update(&d, None, Some(true)), Err(Error::DefaultSource));
+        assert!(s.update(&d, Some("Cloud"), None).is_ok());
+        assert!(s.active(&d).is_ok());
+    }
+
+    #[test]
+    fn sources_are_created_listed_updated_and_deleted() {
+        let s = Sources::new(7);
+        let a = s.create("Calendar", false).unwrap();
+        let b = s.create("Teams", false).unwrap();
+        assert_ne!(a.id, b.id);
+        let ids: Vec<SourceId> = s.list().into_iter().map(|x| x.id).collect();
+        assert_eq!(ids[0], SourceId::default_source());
+        assert_eq!(ids.len(), 3);
+        let a2 = s.update(&a.id, Some("Outlook"), Some(true)).unwrap();
+        assert_eq!((a2.name.as_str(), a2.deactivated), ("Outlook", true));
+        assert!(matches!(
+            s.active(&a.id),
+            Err(Error::DeactivatedSource { .. })
+        ));
+        assert_eq!(s.delete(&a.id), Ok(a.id.clone()));
+        assert!(matches!(s.get(&a.id), Err(Error::UnknownSource { .. })));
+        assert!(matches!(s.delete(&a.id), Err(Error::UnknownSource { .. })));
+    }
+
+    #[test]
+    fn bad_names_and_ids_are_errors() {
+        let s = Sources::new(0);
+        for bad in ["", "   ", &"x".repeat(257)] {
+            assert!(matches!(
+                s.create(bad, false),
+                Err(Error::InvalidSource { .. })
+            ));
+        }
+        assert!(matches!(
+            SourceId::new(""),
+            Err(Error::UnknownSource { .. })
+        ));
+        assert!(SourceId::new(&"x".repeat(129)).is_err());
+    }
+}
