@@ -327,6 +327,29 @@ impl Definitions {
         Ok(def)
     }
 
+    /// Adds an org definition from a snapshot, keeping its id; system ones are built in and
+    /// only checked to be.
+    #[cfg(feature = "serde")]
+    pub(crate) fn restore(&self, def: Definition) -> Result<(), Error> {
+        let mut defs = self.defs.write();
+        if def.system {
+            return match defs.get(&def.id) {
+                Some(built_in) if built_in.system => Ok(()),
+                _ => Err(Error::InvalidSnapshot {
+                    reason: format!("{} is no system definition", echo(def.id.as_str())),
+                }),
+            };
+        }
+        validate_labels(&def.labels)?;
+        if defs.contains_key(&def.id) {
+            return Err(Error::InvalidSnapshot {
+                reason: format!("definition {} appears twice", echo(def.id.as_str())),
+            });
+        }
+        defs.insert(def.id.clone(), def);
+        Ok(())
+    }
+
     /// Changes the fields given of an org definition.
     pub(crate) fn update(
         &self,

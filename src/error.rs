@@ -60,6 +60,12 @@ pub enum Error {
         /// `StoreConfig::max_message_len`.
         max: usize,
     },
+    /// A snapshot that no store could have taken (a user twice, a session id twice, an
+    /// unknown source, ...).
+    InvalidSnapshot {
+        /// What is wrong.
+        reason: String,
+    },
     /// No presence source has this id.
     UnknownSource {
         /// The id given (cut to a few dozen characters).
@@ -180,6 +186,7 @@ impl fmt::Display for Error {
                     "status message of {len} bytes is over the maximum of {max}"
                 )
             }
+            Error::InvalidSnapshot { reason } => write!(f, "invalid snapshot: {reason}"),
             Error::UnknownSource { id } => {
                 write!(
                     f,

@@ -94,6 +94,8 @@ mod page;
 mod presence;
 mod session;
 mod shard;
+#[cfg(feature = "serde")]
+mod snapshot;
 mod source;
 mod store;
 mod table;
@@ -106,6 +108,8 @@ pub use feed::{Event, FeedId, FeedRead, SubscribeOptions, Subscription};
 pub use log::{Cursor, Delta, FullReason, Since};
 pub use page::{Page, PageQuery};
 pub use presence::{resolve, Activity, Category, Presence, SetMode};
+#[cfg(feature = "serde")]
+pub use snapshot::{SessionSnapshot, Snapshot, SourcePresenceSnapshot, UserSnapshot};
 pub use source::{Source, SourceId};
 pub use store::{Key, PresenceStore};
 

@@ -43,6 +43,17 @@ impl Log {
         }
     }
 
+    /// An empty log whose next sequence is `next`, complete only for times after `since`:
+    /// what a restored shard starts from.
+    #[cfg(feature = "serde")]
+    pub(crate) fn resumed(next: u64, since: u64) -> Self {
+        Log {
+            entries: VecDeque::new(),
+            first_seq: next.max(1),
+            pruned_ts: Some(since),
+        }
+    }
+
     /// Sequence of the newest entry ever appended (0 if none): the shard's cursor position.
     #[inline]
     pub(crate) fn last_seq(&self) -> u64 {

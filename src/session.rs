@@ -58,6 +58,23 @@ impl Session {
         s
     }
 
+    /// A session as a snapshot holds it (its time clamped to [`MAX_TIME`]).
+    #[cfg(feature = "serde")]
+    pub(crate) fn restored(id: u64, last_seen: u64, active: bool) -> Self {
+        let activity = if active {
+            Activity::Active
+        } else {
+            Activity::Idle
+        };
+        Session::new(id, last_seen.min(MAX_TIME), activity)
+    }
+
+    /// When the session was last heard from.
+    #[cfg(feature = "serde")]
+    pub(crate) fn seen_at(&self) -> u64 {
+        self.last_seen()
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.stamp == u64::MAX
     }

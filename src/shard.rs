@@ -805,6 +805,122 @@ impl<K: Key> Shard<K> {
     }
 }
 
+#[cfg(feature = "serde")]
+mod snapshot {
+    use super::*;
+    use crate::snapshot::{SessionSnapshot, SourcePresenceSnapshot, UserSnapshot};
+
+    impl<K: Key> Shard<K> {
+        /// Appends this shard's users, in key order, to `out`.
+        pub(crate) fn snapshot_users(&self, out: &mut Vec<UserSnapshot<K>>) {
+            for (key, &slot) in &self.index {
+                let rec = &self.records[slot as usize];
+                let sessions = std::iter::once(&rec.session)
+                    .filter(|s| !s.is_empty())
+                    .chain(self.extra_sessions(slot))
+                    .map(|s| SessionSnapshot {
+                        id: s.id,
+                        last_seen: s.seen_at(),
+                        active: s.is_active(),
+                    })
+                    .collect();
+                let extra = self.extra(slot);
+                let sources = extra.map_or(&[][..], |e| &e.sources);
+                out.push(UserSnapshot {
+                    user: key.clone(),
+                    own: self
+                        .source_presence(slot, &SourceId::default_source())
+                        .unwrap_or_else(|| rec.base_presence()),
+                    sessions,
+                    primary: extra.and_then(|e| e.primary.clone()),
+                    sources: sources
+                        .iter()
+                        .map(|p| SourcePresenceSnapshot {
+                            source: p.source.clone(),
+                            definition: p.definition.clone(),
+                            category: p.category,
+                            message: p.message.clone(),
+                            updated_at: p.updated_at,
+                        })
+                        .collect(),
+                });
+            }
+        }
+
+        /// Adds a user from a snapshot, unlogged; a key already here is an error. The activity
+        /// is recomputed from the sessions, so a snapshot cannot restore a ghost.
+        pub(crate) fn restore_user(
+            &mut self,
+            hash: u64,
+            user: UserSnapshot<K>,
+            limits: &Limits,
+        ) -> Result<(), Error> {
+            if self.find(hash, &user.user).is_some() {
+                return Err(Error::InvalidSnapshot {
+                    reason: format!("user {:?} appears twice", user.user),
+                });
+            }
+            let mut ids: Vec<u64> = user.sessions.iter().map(|s| s.id).collect();
+            ids.sort_unstable();
+            if ids.windows(2).any(|w| w[0] == w[1]) {
+                return Err(Error::InvalidSnapshot {
+                    reason: format!("user {:?} has two sessions with one id", user.user),
+                });
+            }
+            let (slot, _) = self.upsert(hash, &user.user)?;
+            let own = user.own;
+            let mut sessions = user.sessions.iter();
+            let rec = &mut self.records[slot as usize];
+            rec.requested = own.requested;
+            rec.category = own.category;
+            rec.activity = own.activity;
+            rec.updated_at = own.updated_at.min(MAX_TIME);
+            rec.version = own.version;
+            if let Some(first) = sessions.next() {
+                rec.session = Session::restored(first.id, first.last_seen, first.active);
+                let more: Vec<Session> = sessions
+                    .map(|s| Session::restored(s.id, s.last_seen, s.active))
+                    .collect();
+                if !more.is_empty() {
+                    rec.flags |= MORE_SESSIONS;
+                    self.more_sessions.insert(slot, more);
+                }
+            }
+            self.refresh_activity(slot);
+            if let Some(deadline) = self.deadline(slot, limits.timeouts) {
+                self.records[slot as usize].sched = self.wheel.schedule(slot, deadline);
+            }
+            let sources = user
+                .sources
+                .into_iter()
+                .map(|p| SourcePresence {
+                    source: p.source,
+                    definition: p.definition,
+                    category: p.category,
+                    message: p.message,
+                    updated_at: p.updated_at,
+                })
+                .collect();
+            self.edit_extra(slot, |e| {
+                e.message = own.message;
+                e.definition = own.definition;
+                e.primary = user.primary;
+                e.sources = sources;
+            });
+            self.last_ts = self.last_ts.max(self.records[slot as usize].updated_at);
+            Ok(())
+        }
+
+        /// Ends a restore at `now`: the log resumes above every restored version and is
+        /// complete only from now on.
+        pub(crate) fn finish_restore(&mut self, now: u64) {
+            let newest = self.records.iter().map(|r| r.version).max().unwrap_or(0);
+            self.log = Log::resumed(newest + 1, now);
+            self.last_ts = self.last_ts.max(now.min(MAX_TIME));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

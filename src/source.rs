@@ -153,6 +153,26 @@ impl Sources {
         Ok(source)
     }
 
+    /// Adds a source from a snapshot, keeping its id (the default's name is taken over).
+    #[cfg(feature = "serde")]
+    pub(crate) fn restore(&self, source: Source) -> Result<(), Error> {
+        check_name(&source.name)?;
+        let mut sources = self.sources.write();
+        if source.id.is_default() {
+            if let Some(default) = sources.get_mut(&SourceId::default_source()) {
+                default.name = source.name;
+            }
+            return Ok(());
+        }
+        if sources.len() > MAX_SOURCES || sources.contains_key(&source.id) {
+            return Err(Error::InvalidSnapshot {
+                reason: format!("source {} is a repeat or one too many", source.id),
+            });
+        }
+        sources.insert(source.id.clone(), source);
+        Ok(())
+    }
+
     pub(crate) fn update(
         &self,
         id: &SourceId,

@@ -18,6 +18,8 @@ use crate::session::Timeouts;
 use crate::shard::SourcePresence;
 use crate::shard::{Limits, Shard};
 use crate::source::Sources;
+#[cfg(feature = "serde")]
+use crate::Snapshot;
 use crate::{
     Activity, Category, Clock, Cursor, Definition, DefinitionId, Delta, Error, FeedId, FeedRead,
     FullReason, Page, PageQuery, Presence, SetMode, Since, Source, SourceId, StoreConfig,
@@ -395,6 +397,75 @@ impl<K: Key> PresenceStore<K> {
         shard
             .write()
             .set_primary_source(hash, user, primary, &*self.clock, &self.limits)
+    }
+
+    /// Every user with its sessions, per-source presences and primary source, plus the sources
+    /// and organization definitions, as data (serialize it with any serde format).
+    ///
+    /// Locks: each shard in turn, for reading, so each shard is one consistent state while
+    /// writers run; the registries for reading. Cost: O(users).
+    #[cfg(feature = "serde")]
+    pub fn snapshot(&self) -> Snapshot<K> {
+        let mut users = Vec::with_capacity(self.len());
+        for shard in self.shards.iter() {
+            shard.read().snapshot_users(&mut users);
+        }
+        Snapshot {
+            taken_at: self.clock.now_ms(),
+            users,
+            sources: self.sources.list(),
+            definitions: self
+                .definitions
+                .list(true)
+                .into_iter()
+                .filter(|d| !d.system)
+                .collect(),
+        }
+    }
+
+    /// A new store (on the system clock) holding `snapshot`; see
+    /// [`restore_with_clock`](Self::restore_with_clock).
+    #[cfg(feature = "serde")]
+    pub fn restore(config: StoreConfig, snapshot: Snapshot<K>) -> Result<Self, Error> {
+        Self::restore_with_clock(config, Arc::new(SystemClock), snapshot)
+    }
+
+    /// A new store holding `snapshot`: every `get` and `page` then shows what the snapshot
+    /// holds (versions included), sessions go on ageing from their last heartbeats, and the
+    /// activity is recomputed from them. It is a new instance: older cursors, and time deltas
+    /// reaching before the restore, get the full list. A snapshot no store could have taken is
+    /// [`Error::InvalidSnapshot`].
+    #[cfg(feature = "serde")]
+    pub fn restore_with_clock(
+        config: StoreConfig,
+        clock: Arc<dyn Clock>,
+        snapshot: Snapshot<K>,
+    ) -> Result<Self, Error> {
+        let store = Self::try_with_clock(config, clock)?;
+        for source in snapshot.sources {
+            store.sources.restore(source)?;
+        }
+        for def in snapshot.definitions {
+            store.definitions.restore(def)?;
+        }
+        for user in snapshot.users {
+            let named = user.sources.iter().map(|p| &p.source).chain(&user.primary);
+            for source in named {
+                store
+                    .sources
+                    .get(source)
+                    .map_err(|_| Error::InvalidSnapshot {
+                        reason: format!("user {:?} names unknown source {source}", user.user),
+                    })?;
+            }
+            let (hash, shard) = store.route(&user.user);
+            shard.write().restore_user(hash, user, &store.limits)?;
+        }
+        let now = store.clock.now_ms();
+        for shard in store.shards.iter() {
+            shard.write().finish_restore(now);
+        }
+        Ok(store)
     }
 
     /// Creates a presence feed (Symphony's `POST /v1/presence/feed/create`): a cursor the store
