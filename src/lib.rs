@@ -74,10 +74,29 @@
 //! # Ok::<(), presence_store::Error>(())
 //! ```
 //!
+//! # Layers on the same log
+//!
+//! Everything below is a view of the one change log, so whatever changes through it shows in
+//! pages, deltas, feeds and subscriptions alike:
+//!
+//! - **Feeds** ([`PresenceStore::create_feed`], [`read_feed`](PresenceStore::read_feed)):
+//!   Symphony's presence feeds, a cursor the store keeps per reader, read `max` users at a time.
+//! - **Subscriptions** ([`PresenceStore::subscribe`]): a bounded channel per subscriber fed by
+//!   the writers without ever blocking them; a subscriber that falls behind gets one
+//!   [`Event::Lagged`] with the cursor to resync from.
+//! - **Status messages** ([`PresenceStore::set_message`]).
+//! - **Presence definitions** ([`PresenceStore::set_definition`]): Genesys' system presences
+//!   and organization definitions with localized labels, mapped to a [`Category`].
+//! - **Presence sources** ([`PresenceStore::set_source_presence`],
+//!   [`set_primary_source`](PresenceStore::set_primary_source)): a presence per source per user;
+//!   others see the primary source's.
+//! - **Snapshot and restore** (`serde` feature): `PresenceStore::snapshot` and
+//!   `PresenceStore::restore`.
+//!
 //! # Features
 //!
-//! - `serde`: `Serialize`/`Deserialize` for the public value types; a [`Cursor`] serializes as
-//!   its token.
+//! - `serde`: `Serialize`/`Deserialize` for the public value types (a [`Cursor`] serializes as
+//!   its token), and snapshot/restore.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used, clippy::expect_used)]
