@@ -344,11 +344,23 @@ impl<K: Key> Shard<K> {
         clock: &dyn Clock,
         limits: &Limits,
     ) -> Result<Presence, Error> {
+        self.edit_known(hash, key, |e| e.message = message, clock, limits)
+    }
+
+    /// Edits a known user's extras, logging the change if others see it.
+    fn edit_known(
+        &mut self,
+        hash: u64,
+        key: &K,
+        edit: impl FnOnce(&mut Extra),
+        clock: &dyn Clock,
+        limits: &Limits,
+    ) -> Result<Presence, Error> {
         let slot = self
             .get(hash, key)
             .ok_or_else(|| Error::unknown_user(key))?;
         let before = self.presence(slot);
-        self.edit_extra(slot, |e| e.message = message);
+        self.edit_extra(slot, edit);
         self.commit_if_seen(slot, &before, false, clock, limits);
         Ok(self.presence(slot))
     }
@@ -396,13 +408,7 @@ impl<K: Key> Shard<K> {
         clock: &dyn Clock,
         limits: &Limits,
     ) -> Result<Presence, Error> {
-        let slot = self
-            .get(hash, key)
-            .ok_or_else(|| Error::unknown_user(key))?;
-        let before = self.presence(slot);
-        self.edit_extra(slot, |e| e.primary = source);
-        self.commit_if_seen(slot, &before, false, clock, limits);
-        Ok(self.presence(slot))
+        self.edit_known(hash, key, |e| e.primary = source, clock, limits)
     }
 
     /// Forgets a deleted source: its presences go, and its users' primary source becomes the
