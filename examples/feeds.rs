@@ -13,7 +13,8 @@ use presence_store::{
 
 fn main() -> Result<(), presence_store::Error> {
     let clock = Arc::new(ManualClock::new(1_700_000_000_000));
-    let store: PresenceStore<u64> = PresenceStore::with_clock(StoreConfig::default(), clock.clone());
+    let store: PresenceStore<u64> =
+        PresenceStore::with_clock(StoreConfig::default(), clock.clone());
 
     // A feed remembers where its reader is; each read resumes exactly after the last.
     let feed = store.create_feed()?;
@@ -57,12 +58,18 @@ fn main() -> Result<(), presence_store::Error> {
     let labels = BTreeMap::from([("en_US".to_string(), "Lunch".to_string())]);
     let lunch = store.create_definition(SystemPresence::Meal, labels)?;
     let p = store.set_definition(&4, &lunch.id, SetMode::Hard)?;
-    println!("user 4 set to 'Lunch': shows {} (definition {})", p.category, lunch.id);
+    println!(
+        "user 4 set to 'Lunch': shows {} (definition {})",
+        p.category, lunch.id
+    );
 
     let teams = store.create_source("Teams", false)?;
     let busy = DefinitionId::new("BUSY")?;
     store.set_source_presence(&5, &teams.id, &busy, Some("in a Teams call"))?;
-    println!("user 5 before Teams is primary: {}", store.get(&5).unwrap().category);
+    println!(
+        "user 5 before Teams is primary: {}",
+        store.get(&5).unwrap().category
+    );
     let p = store.set_primary_source(&5, &teams.id)?;
     println!(
         "user 5 with Teams primary: {} {:?}",
