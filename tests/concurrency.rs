@@ -14,6 +14,9 @@
 //! the writers' random choices (the thread interleaving is never fixed). Each configuration
 //! prints one summary line (`--nocapture` shows it). The log is never pruned here, so a soak's
 //! memory grows with its length (the whole run peaked near 370 MB for 30 s in release).
+//!
+//! A second race, at the end of the file, puts a feed reader and two lagging subscribers in the
+//! readers' place (one of its configurations does prune the log).
 
 use std::collections::{BTreeMap, HashSet};
 use std::ops::Bound;
@@ -23,8 +26,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use presence_store::{
-    resolve, Activity, Category, Clock, Cursor, Delta, Error, ManualClock, PageQuery, Presence,
-    PresenceStore, SetMode, Since, StoreConfig, SystemClock,
+    resolve, Activity, Category, Clock, Cursor, Delta, Error, Event, FeedId, FullReason,
+    ManualClock, PageQuery, Presence, PresenceStore, SetMode, Since, StoreConfig, SubscribeOptions,
+    Subscription, SystemClock,
 };
 
 type View = BTreeMap<u64, Presence>;
@@ -65,6 +69,8 @@ struct Setup {
     /// this much before its last request (a clock that never steps back lets it ask from the
     /// time of its last request exactly, which checks that `Since::Time` is inclusive).
     step_back_ms: u64,
+    /// Whether writers also set and clear status messages (one op in eleven).
+    messages: bool,
 }
 
 /// A small seedable generator (splitmix64), so the test needs no dependency.
@@ -121,7 +127,11 @@ struct WriterStats {
     heartbeats: u64,
     disconnects: u64,
     removes: u64,
+    messages: u64,
 }
+
+/// What writers set as status messages; the empty one clears.
+const MESSAGES: [&str; 4] = ["", "lunch", "in a call", "back at 3"];
 
 /// Random writes on the writer's hot users and the shared cold ones, each checked against what
 /// the call returns.
@@ -153,7 +163,7 @@ fn writer(
             2 * (base + rng.below(setup.users))
         };
         let session = rng.below(SESSIONS);
-        match rng.below(100) {
+        match rng.below(if setup.messages { 110 } else { 100 }) {
             0..=44 => {
                 st.heartbeats += 1;
                 let activity = match rng.below(10) {
@@ -196,10 +206,23 @@ fn writer(
                     Err(e) => panic!("disconnect {user}/{session}: {e}"),
                 }
             }
-            _ => {
+            95..=99 => {
                 st.removes += 1;
                 if let Some(p) = store.remove(&user) {
                     assert!(p.version > 0, "{user}: removed {p:?}");
+                }
+            }
+            _ => {
+                st.messages += 1;
+                let message = MESSAGES[rng.below(MESSAGES.len() as u64) as usize];
+                match store.set_message(&user, message) {
+                    Ok(p) => assert_eq!(
+                        p.message.as_deref(),
+                        (!message.is_empty()).then_some(message),
+                        "{user}: {p:?}"
+                    ),
+                    Err(Error::UnknownUser { .. }) => {}
+                    Err(e) => panic!("set_message {user}: {e}"),
                 }
             }
         }
@@ -214,8 +237,13 @@ fn check_delta_shape(delta: &Delta<u64>, who: &str) {
         "{who}: a full answer ({:?}) while the log holds everything",
         delta.reason
     );
-    let mut seen = HashSet::with_capacity(delta.users.len());
-    for (k, p) in &delta.users {
+    check_users_shape(&delta.users, who);
+}
+
+/// No user twice, every presence one the rules give.
+fn check_users_shape(users: &[(u64, Presence)], who: &str) {
+    let mut seen = HashSet::with_capacity(users.len());
+    for (k, p) in users {
         assert!(seen.insert(*k), "{who}: user {k} twice in one delta");
         assert!(p.version > 0, "{who}: user {k} never changed: {p:?}");
         // What shows is what `resolve` gives, or what a hard set asked for.
@@ -592,6 +620,70 @@ fn assert_view_is_final(view: &View, all: &View, live: &View, who: &str, complet
     }
 }
 
+/// The sweeper: sweeps every 200 us until `stop`; returns the sweeps and the transitions.
+fn spawn_sweeper(
+    store: &Arc<PresenceStore<u64>>,
+    gate: &Arc<Gate>,
+    go: &Arc<Barrier>,
+    stop: &Arc<AtomicBool>,
+) -> thread::JoinHandle<(u64, u64)> {
+    let (store, gate, go, stop) = (store.clone(), gate.clone(), go.clone(), stop.clone());
+    thread::spawn(move || {
+        go.wait();
+        let (mut sweeps, mut transitions) = (0u64, 0u64);
+        while !stop.load(Ordering::Acquire) {
+            transitions += {
+                let _open = gate.read().unwrap_or_else(PoisonError::into_inner);
+                store.sweep() as u64
+            };
+            sweeps += 1;
+            thread::sleep(Duration::from_micros(200));
+        }
+        (sweeps, transitions)
+    })
+}
+
+/// The ticker: moves the manual clock (if any) in small steps, now and then back, until
+/// `stop`; returns how far it advanced, the highest time it showed and the steps back.
+fn spawn_ticker(
+    manual: Option<Arc<ManualClock>>,
+    gate: &Arc<Gate>,
+    go: &Arc<Barrier>,
+    stop: &Arc<AtomicBool>,
+    setup: Setup,
+    seed: u64,
+) -> thread::JoinHandle<(u64, u64, u64)> {
+    let (gate, go, stop) = (gate.clone(), go.clone(), stop.clone());
+    let mut rng = Rng(seed ^ 0xc10c);
+    let max_step = (setup.idle_after_ms / 8).max(2);
+    thread::spawn(move || {
+        go.wait();
+        let (mut advanced, mut high, mut backs) = (0, T0, 0u64);
+        while !stop.load(Ordering::Acquire) {
+            if let Some(m) = manual.as_ref().filter(|_| advanced < MAX_CLOCK_ADVANCE_MS) {
+                let _open = gate.read().unwrap_or_else(PoisonError::into_inner);
+                if setup.step_back_ms > 0 && rng.below(16) == 0 {
+                    let back = 1 + rng.below(setup.step_back_ms);
+                    m.set(
+                        m.now_ms()
+                            .saturating_sub(back)
+                            .max(high - setup.step_back_ms)
+                            .max(T0),
+                    );
+                    backs += 1;
+                } else {
+                    let step = 1 + rng.below(max_step);
+                    m.advance(Duration::from_millis(step));
+                    advanced += step;
+                    high = high.max(m.now_ms());
+                }
+            }
+            thread::sleep(Duration::from_micros(100));
+        }
+        (advanced, high, backs)
+    })
+}
+
 /// A joined thread's result, or its panic, raised again here.
 fn rethrow<T>(joined: thread::Result<T>) -> T {
     joined.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
@@ -638,55 +730,8 @@ fn run(setup: Setup) {
             })
         })
         .collect();
-    let sweeper = {
-        let (store, gate, go) = (store.clone(), gate.clone(), go.clone());
-        let stop = writers_done.clone();
-        thread::spawn(move || {
-            go.wait();
-            let (mut sweeps, mut transitions) = (0u64, 0u64);
-            while !stop.load(Ordering::Acquire) {
-                transitions += {
-                    let _open = gate.read().unwrap_or_else(PoisonError::into_inner);
-                    store.sweep() as u64
-                };
-                sweeps += 1;
-                thread::sleep(Duration::from_micros(200));
-            }
-            (sweeps, transitions)
-        })
-    };
-    let ticker = {
-        let (manual, gate, go) = (manual.clone(), gate.clone(), go.clone());
-        let stop = writers_done.clone();
-        let mut rng = Rng(seed ^ 0xc10c);
-        let max_step = (setup.idle_after_ms / 8).max(2);
-        thread::spawn(move || {
-            go.wait();
-            let (mut advanced, mut high, mut backs) = (0, T0, 0u64);
-            while !stop.load(Ordering::Acquire) {
-                if let Some(m) = manual.as_ref().filter(|_| advanced < MAX_CLOCK_ADVANCE_MS) {
-                    let _open = gate.read().unwrap_or_else(PoisonError::into_inner);
-                    if setup.step_back_ms > 0 && rng.below(16) == 0 {
-                        let back = 1 + rng.below(setup.step_back_ms);
-                        m.set(
-                            m.now_ms()
-                                .saturating_sub(back)
-                                .max(high - setup.step_back_ms)
-                                .max(T0),
-                        );
-                        backs += 1;
-                    } else {
-                        let step = 1 + rng.below(max_step);
-                        m.advance(Duration::from_millis(step));
-                        advanced += step;
-                        high = high.max(m.now_ms());
-                    }
-                }
-                thread::sleep(Duration::from_micros(100));
-            }
-            (advanced, high, backs)
-        })
-    };
+    let sweeper = spawn_sweeper(&store, &gate, &go, &writers_done);
+    let ticker = spawn_ticker(manual.clone(), &gate, &go, &writers_done, setup, seed);
     let poller = {
         let (store, gate, go, done) = (store.clone(), gate.clone(), go.clone(), all_done.clone());
         let start = start_cursor.clone();
@@ -816,6 +861,7 @@ const BASE: Setup = Setup {
     idle_after_ms: 200,
     ttl_ms: 600,
     step_back_ms: 0,
+    messages: false,
 };
 
 #[test]
@@ -856,5 +902,695 @@ fn eight_shards_on_the_system_clock_every_reader_ends_at_the_final_state() {
         idle_after_ms: 20,
         ttl_ms: 60,
         ..BASE
+    });
+}
+
+// Feeds and subscriptions.
+//
+// The same writers (with status messages), sweeper and clock race against a feed reader
+// (`read_feed` with a small random `max`, Symphony's presence feed) and two subscribers with tiny
+// channels, so that they lag again and again and must resync from the `Lagged` cursor; the
+// second one follows only a subset of users and joins while the writers run. Each keeps a view
+// of the store and checks every read and event against it; now and then one stops the world,
+// catches up (the feed until `more` is false, a subscriber until its channel is empty) and
+// compares with the quiet store. Once the writers stop, each view must equal the store.
+
+/// One configuration of the feed and subscription race.
+#[derive(Clone, Copy, Debug)]
+struct FollowSetup {
+    race: Setup,
+    /// Log entries each shard keeps. Small, the log is pruned under the readers, so feed reads
+    /// and resyncs come back full; then a user offline at a full answer may be missing from a
+    /// view (a full answer lists only users not offline).
+    log_capacity: usize,
+    /// The first subscriber's channel capacity: tiny, so that it lags.
+    capacity: usize,
+}
+
+/// The largest `max` of a feed read: small, so that `more` comes up often.
+const FEED_MAX: u64 = 7;
+/// The filtered subscriber follows the users whose key is a multiple of this.
+const FOLLOW_EVERY: u64 = 5;
+
+/// What the feed reader did.
+#[derive(Default)]
+struct FeedCounts {
+    reads: u64,
+    users: u64,
+    more: u64,
+    full: u64,
+    /// Reads that found nothing more while the writers ran.
+    caught_up: u64,
+    checks: u64,
+    churned: u64,
+}
+
+/// A feed's reader: its view of the store, built from its reads alone.
+struct FeedFollower {
+    view: View,
+    /// The time of the last change read, when reads must come oldest change first across reads
+    /// (a clock that never steps back).
+    last_ts: Option<u64>,
+    ordered_across_reads: bool,
+    prunes: bool,
+    n: FeedCounts,
+}
+
+impl FeedFollower {
+    /// One read of at most `max`; returns `more`.
+    fn read(&mut self, store: &PresenceStore<u64>, feed: &FeedId, max: usize) -> bool {
+        let who = "feed reader";
+        let read = store.read_feed(feed, max).expect("read_feed");
+        self.n.reads += 1;
+        self.n.users += read.users.len() as u64;
+        check_users_shape(&read.users, who);
+        if read.full {
+            self.n.full += 1;
+            assert!(
+                self.prunes,
+                "{who}: a full read ({:?}) while the log holds everything",
+                read.reason
+            );
+            assert_eq!(read.reason, Some(FullReason::LogPruned), "{who}");
+            assert!(!read.more, "{who}: a full read with more");
+            assert!(
+                read.users.windows(2).all(|w| w[0].0 < w[1].0),
+                "{who}: a full read not sorted by key"
+            );
+            assert!(
+                read.users
+                    .iter()
+                    .all(|(_, p)| p.category != Category::Offline),
+                "{who}: an offline user in a full read"
+            );
+            // A full read replaces the view.
+            self.view = read.users.into_iter().collect();
+            self.last_ts = None;
+            return false;
+        }
+        assert_eq!(read.reason, None, "{who}: a reason without a full read");
+        assert!(
+            read.users.len() <= max,
+            "{who}: {} users over max {max}",
+            read.users.len()
+        );
+        if read.more {
+            self.n.more += 1;
+            assert_eq!(read.users.len(), max, "{who}: more, yet a short read");
+        }
+        let mut last = self.last_ts.filter(|_| self.ordered_across_reads);
+        for (k, p) in read.users {
+            // Oldest change first: the shards clamp their times, so a read is in time order
+            // whatever the clock does.
+            assert!(
+                last.is_none_or(|t| p.updated_at >= t),
+                "{who}: user {k} changed at {}, listed after a change at {last:?}",
+                p.updated_at
+            );
+            last = Some(p.updated_at);
+            if let Some(old) = self.view.get(&k) {
+                // The feed resumes just after the last change it returned: a user comes back
+                // only with a newer change.
+                assert!(
+                    p.version > old.version && p.updated_at >= old.updated_at,
+                    "{who}: user {k} went from {old:?} to {p:?}"
+                );
+            }
+            self.view.insert(k, p);
+        }
+        if last.is_some() {
+            self.last_ts = last;
+        }
+        read.more
+    }
+
+    /// Reads until `more` is false.
+    fn read_to_end(&mut self, store: &PresenceStore<u64>, feed: &FeedId, rng: &mut Rng) {
+        while self.read(store, feed, 1 + rng.below(FEED_MAX) as usize) {}
+    }
+}
+
+/// The feed reader: reads its feed with a random `max` of 1 to 7 while the writers run; every
+/// `CHECK_EVERY`th read stops the world, reads to the end and compares. Now and then it also
+/// creates, reads and deletes another feed.
+fn feed_reader(
+    store: &PresenceStore<u64>,
+    gate: &Gate,
+    feed: FeedId,
+    mut reader: FeedFollower,
+    seed: u64,
+    done: &AtomicBool,
+) -> FeedFollower {
+    let mut rng = Rng(seed);
+    let mut rounds = 0u64;
+    loop {
+        let finished = done.load(Ordering::Acquire);
+        let quiet = maybe_stop_the_world(gate, rounds, finished);
+        rounds += 1;
+        if quiet.is_some() || finished {
+            reader.read_to_end(store, &feed, &mut rng);
+            let again = store.read_feed(&feed, 1).expect("read_feed");
+            assert!(
+                again.users.is_empty() && !again.more && !again.full,
+                "feed reader: a quiet feed read to the end has more: {again:?}"
+            );
+            assert_follows_store(
+                store,
+                &reader.view,
+                None,
+                reader.prunes,
+                "feed reader, world stopped",
+            );
+            reader.n.checks += 1;
+            if finished {
+                return reader;
+            }
+        } else if rng.below(2) == 0 {
+            reader.read(store, &feed, 1 + rng.below(FEED_MAX) as usize);
+        } else {
+            // Try to catch up with the writers (they may keep ahead).
+            for _ in 0..64 {
+                if !reader.read(store, &feed, 1 + rng.below(FEED_MAX) as usize) {
+                    reader.n.caught_up += 1;
+                    break;
+                }
+            }
+        }
+        drop(quiet);
+        if rounds % 32 == 0 {
+            reader.n.churned += 1;
+            let other = store.create_feed().expect("create_feed");
+            let read = store.read_feed(&other, 5).expect("read_feed");
+            assert!(read.users.len() <= 5 || read.full, "another feed: over max");
+            assert!(!read.full || reader.prunes, "another feed: a full read");
+            check_users_shape(&read.users, "another feed");
+            store.delete_feed(&other).expect("delete_feed");
+            assert!(matches!(
+                store.read_feed(&other, 5),
+                Err(Error::UnknownFeed { .. })
+            ));
+            assert!(matches!(
+                store.delete_feed(&other),
+                Err(Error::UnknownFeed { .. })
+            ));
+        }
+        thread::yield_now();
+    }
+}
+
+/// What a subscriber did.
+#[derive(Default)]
+struct SubCounts {
+    events: u64,
+    /// Events a resync had already covered.
+    stale: u64,
+    lags: u64,
+    /// Resyncs that came back full (the log pruned past the `Lagged` cursor).
+    full_resyncs: u64,
+    resync_users: u64,
+    checks: u64,
+    /// Subscriptions opened and dropped while the writers ran.
+    churned: u64,
+}
+
+/// A subscriber's view of the store, built from its events and its resyncs alone.
+struct Follower {
+    who: &'static str,
+    view: View,
+    /// Users whose entry came from a resync: an event the resync already covered may still come
+    /// for them (one sent between the `Lagged` event and the delta).
+    resynced: HashSet<u64>,
+    /// Per user, the version of its last event: one user's events come in change order.
+    last_event: BTreeMap<u64, u64>,
+    /// Only these users, when filtered.
+    filter: Option<HashSet<u64>>,
+    /// The channel's capacity.
+    capacity: usize,
+    prunes: bool,
+    /// Whether it also opens and drops other subscriptions while the writers run.
+    churn: bool,
+    n: SubCounts,
+}
+
+impl Follower {
+    fn new(
+        who: &'static str,
+        filter: Option<HashSet<u64>>,
+        capacity: usize,
+        prunes: bool,
+        churn: bool,
+    ) -> Self {
+        Follower {
+            who,
+            view: View::new(),
+            resynced: HashSet::new(),
+            last_event: BTreeMap::new(),
+            filter,
+            capacity,
+            prunes,
+            churn,
+            n: SubCounts::default(),
+        }
+    }
+
+    /// Subscribes as configured.
+    fn subscribe(&self, store: &PresenceStore<u64>) -> Subscription<u64> {
+        store.subscribe(SubscribeOptions {
+            capacity: self.capacity,
+            users: self.filter.as_ref().map(|f| f.iter().copied().collect()),
+        })
+    }
+
+    fn follows(&self, user: u64) -> bool {
+        self.filter.as_ref().is_none_or(|f| f.contains(&user))
+    }
+
+    fn on_event(&mut self, store: &PresenceStore<u64>, event: Event<u64>) {
+        let who = self.who;
+        let (user, p) = match event {
+            Event::Lagged { resume } => {
+                self.n.lags += 1;
+                self.resync(store, &resume);
+                return;
+            }
+            Event::Change { user, presence } => (user, presence),
+        };
+        self.n.events += 1;
+        assert!(
+            self.follows(user),
+            "{who}: an event for user {user}, not followed"
+        );
+        check_users_shape(std::slice::from_ref(&(user, p.clone())), who);
+        if let Some(last) = self.last_event.insert(user, p.version) {
+            assert!(
+                p.version > last,
+                "{who}: user {user}: an event of version {} after one of version {last}",
+                p.version
+            );
+        }
+        match self.view.get(&user) {
+            Some(old) if p.version <= old.version => {
+                assert!(
+                    self.resynced.contains(&user),
+                    "{who}: user {user}: an event {p:?} older than its last event {old:?}"
+                );
+                if p.version == old.version {
+                    assert_eq!(&p, old, "{who}: user {user}: one version, two states");
+                }
+                self.n.stale += 1;
+            }
+            old => {
+                if let Some(old) = old {
+                    assert!(
+                        p.updated_at >= old.updated_at,
+                        "{who}: user {user} went back in time from {old:?} to {p:?}"
+                    );
+                }
+                self.resynced.remove(&user);
+                self.view.insert(user, p);
+            }
+        }
+    }
+
+    /// Catches up from a cursor before every change not sent: a `Lagged` event's, or the empty
+    /// store's when joining late.
+    fn resync(&mut self, store: &PresenceStore<u64>, from: &Cursor) {
+        let who = self.who;
+        let delta = store.changes_since(&Since::Cursor(from.clone()));
+        if delta.full {
+            self.n.full_resyncs += 1;
+            assert!(
+                self.prunes,
+                "{who}: a full resync ({:?}) while the log holds everything",
+                delta.reason
+            );
+            assert_eq!(delta.reason, Some(FullReason::LogPruned), "{who}");
+            check_users_shape(&delta.users, who);
+            self.view.clear();
+            self.resynced.clear();
+        } else {
+            check_delta_shape(&delta, who);
+        }
+        for (k, p) in delta.users {
+            if !self.follows(k) {
+                continue;
+            }
+            self.n.resync_users += 1;
+            if let Some(old) = self.view.get(&k) {
+                // Everything the view holds was committed before the delta was taken.
+                assert!(
+                    p.version >= old.version && p.updated_at >= old.updated_at,
+                    "{who}: user {k} went back from {old:?} to {p:?} in a resync"
+                );
+                if p.version == old.version {
+                    assert_eq!(&p, old, "{who}: user {k}: one version, two states");
+                }
+            }
+            self.resynced.insert(k);
+            self.view.insert(k, p);
+        }
+    }
+
+    /// Takes every event ready, resyncs included, until the channel is empty and not lagged.
+    fn drain(&mut self, store: &PresenceStore<u64>, sub: &Subscription<u64>) {
+        while let Some(event) = sub.try_recv() {
+            self.on_event(store, event);
+        }
+    }
+}
+
+/// A subscriber: takes bursts of events while the writers run, and now and then pauses so that
+/// its tiny channel fills and it lags; every `CHECK_EVERY`th round stops the world, drains and
+/// compares.
+fn subscriber(
+    store: &PresenceStore<u64>,
+    gate: &Gate,
+    sub: Subscription<u64>,
+    mut follower: Follower,
+    seed: u64,
+    done: &AtomicBool,
+) -> (Follower, Subscription<u64>) {
+    let mut rng = Rng(seed);
+    let capacity = follower.capacity as u64;
+    let mut rounds = 0u64;
+    loop {
+        let finished = done.load(Ordering::Acquire);
+        let quiet = maybe_stop_the_world(gate, rounds, finished);
+        rounds += 1;
+        if quiet.is_some() || finished {
+            follower.drain(store, &sub);
+            assert_eq!(sub.try_recv(), None, "{}: drained, yet more", follower.who);
+            assert_follows_store(
+                store,
+                &follower.view,
+                follower.filter.as_ref(),
+                follower.prunes,
+                follower.who,
+            );
+            follower.n.checks += 1;
+            if finished {
+                return (follower, sub);
+            }
+        } else {
+            for _ in 0..1 + rng.below(4 * capacity) {
+                match sub.recv_timeout(Duration::from_millis(1)) {
+                    Some(event) => follower.on_event(store, event),
+                    None => break,
+                }
+            }
+        }
+        drop(quiet);
+        if rng.below(8) == 0 {
+            // Fall behind on purpose.
+            thread::sleep(Duration::from_micros(300));
+        }
+        if follower.churn && rounds % 16 == 0 {
+            follower.n.churned += 1;
+            let other = store.subscribe(SubscribeOptions {
+                capacity: 1,
+                users: None,
+            });
+            if let Some(Event::Change { user, presence }) = other.try_recv() {
+                check_users_shape(&[(user, presence)], "another subscriber");
+            }
+        }
+    }
+}
+
+/// With the store quiet: `view` holds the state of every user the store knows (of those
+/// followed), and only tombstones of removed users besides. With `offline_may_be_missing` (the
+/// log was pruned, so reads and resyncs may have been full), a user offline may be missing.
+fn assert_follows_store(
+    store: &PresenceStore<u64>,
+    view: &View,
+    filter: Option<&HashSet<u64>>,
+    offline_may_be_missing: bool,
+    who: &str,
+) {
+    let follows = |k: &u64| filter.is_none_or(|f| f.contains(k));
+    let live = live_users(store);
+    for (k, p) in live.iter().filter(|(k, _)| follows(k)) {
+        assert_eq!(
+            store.get(k).as_ref(),
+            Some(p),
+            "user {k}: get disagrees with a scan"
+        );
+        match view.get(k) {
+            Some(v) => assert_eq!(v, p, "{who}: user {k} is not at its current state"),
+            None => assert!(
+                offline_may_be_missing && p.category == Category::Offline,
+                "{who}: user {k} missing, the store has {p:?}"
+            ),
+        }
+    }
+    for (k, p) in view {
+        assert!(follows(k), "{who}: user {k} not followed, yet in the view");
+        if !live.contains_key(k) {
+            assert_eq!(
+                store.get(k),
+                None,
+                "{who}: user {k} known, yet not in a scan"
+            );
+            assert_eq!(
+                (p.category, p.activity),
+                (Category::Offline, Activity::Offline),
+                "{who}: user {k} was removed, yet the view has {p:?}"
+            );
+        }
+    }
+}
+
+fn run_follow(setup: FollowSetup) {
+    let race = setup.race;
+    let seed = base_seed();
+    let prunes = setup.log_capacity < 1 << 30;
+    let config = StoreConfig::default()
+        .with_shards(race.shards)
+        .with_delta_window(Duration::from_secs(24 * 3600))
+        .with_log_capacity(setup.log_capacity)
+        .with_session_timeouts(
+            Duration::from_millis(race.idle_after_ms),
+            Duration::from_millis(race.ttl_ms),
+        );
+    let manual = race.manual_clock.then(|| Arc::new(ManualClock::new(T0)));
+    let clock: Arc<dyn Clock> = match &manual {
+        Some(m) => m.clone(),
+        None => Arc::new(SystemClock),
+    };
+    let store = Arc::new(PresenceStore::<u64>::with_clock(config, clock));
+    let start_cursor = store.cursor();
+    let until = match soak() {
+        Some(d) => Until::Deadline(Instant::now() + d),
+        None => Until::Ops(race.ops_per_writer * if cfg!(debug_assertions) { 1 } else { 5 }),
+    };
+    // Above every key a writer may touch.
+    let top = 2 * (race.writers * race.users / 2 + race.users + race.cold_users);
+
+    let gate = Arc::new(Gate::default());
+    let writers_done = Arc::new(AtomicBool::new(false));
+    let all_done = Arc::new(AtomicBool::new(false));
+    let go = Arc::new(Barrier::new(race.writers as usize + 5));
+    let began = Instant::now();
+
+    // The feed starts on the empty store, so its reader starts from an empty view.
+    let feed = store.create_feed().expect("create_feed");
+    let writers: Vec<_> = (0..race.writers)
+        .map(|w| {
+            let (store, gate, go) = (store.clone(), gate.clone(), go.clone());
+            let seed = seed.wrapping_add(w.wrapping_mul(0x51_7cc1_b727_220a));
+            thread::spawn(move || {
+                go.wait();
+                writer(&store, &gate, w, race, seed, until)
+            })
+        })
+        .collect();
+    let sweeper = spawn_sweeper(&store, &gate, &go, &writers_done);
+    let ticker = spawn_ticker(manual.clone(), &gate, &go, &writers_done, race, seed);
+    let reading = {
+        let (store, gate, go, done) = (store.clone(), gate.clone(), go.clone(), all_done.clone());
+        let reader = FeedFollower {
+            view: View::new(),
+            last_ts: None,
+            ordered_across_reads: race.manual_clock && race.step_back_ms == 0,
+            prunes,
+            n: FeedCounts::default(),
+        };
+        thread::spawn(move || {
+            go.wait();
+            feed_reader(&store, &gate, feed, reader, seed ^ 0xfeed, &done)
+        })
+    };
+    let subscribing = {
+        let (store, gate, go, done) = (store.clone(), gate.clone(), go.clone(), all_done.clone());
+        let follower = Follower::new("subscriber", None, setup.capacity, prunes, false);
+        // Subscribed before any write, so it too starts from an empty view.
+        let sub = follower.subscribe(&store);
+        thread::spawn(move || {
+            go.wait();
+            subscriber(&store, &gate, sub, follower, seed ^ 0x5ab, &done)
+        })
+    };
+    let late = {
+        let (store, gate, go, done) = (store.clone(), gate.clone(), go.clone(), all_done.clone());
+        let start = start_cursor.clone();
+        let filter = (0..top).filter(|k| k % FOLLOW_EVERY == 0).collect();
+        let mut follower = Follower::new("filtered subscriber", Some(filter), 3, prunes, true);
+        thread::spawn(move || {
+            go.wait();
+            // Joins while the writers run: subscribes, then catches up from the empty store's
+            // cursor; events the catch-up already covers may follow.
+            thread::sleep(Duration::from_millis(5));
+            let sub = follower.subscribe(&store);
+            follower.resync(&store, &start);
+            subscriber(&store, &gate, sub, follower, seed ^ 0x1a7e, &done)
+        })
+    };
+
+    // Join everything before raising a thread's panic again, so no thread is left spinning.
+    let stats: Vec<_> = writers.into_iter().map(|h| h.join()).collect();
+    writers_done.store(true, Ordering::Release);
+    let (sweeper, ticker) = (sweeper.join(), ticker.join());
+    let write_secs = began.elapsed().as_secs_f64();
+    all_done.store(true, Ordering::Release);
+    let (reading, subscribing, late) = (reading.join(), subscribing.join(), late.join());
+    let stats: Vec<WriterStats> = stats.into_iter().map(rethrow).collect();
+    let (sweeps, transitions) = rethrow(sweeper);
+    let (_, high, _) = rethrow(ticker);
+    let mut reader = rethrow(reading);
+    let (mut everyone, sub) = rethrow(subscribing);
+    let (mut filtered, filtered_sub) = rethrow(late);
+
+    // All quiet: each view is the store (each reader checked it on its way out already). With
+    // the log whole, each also holds every removal, as the log tells it.
+    let check_all = |reader: &FeedFollower, everyone: &Follower, filtered: &Follower| {
+        for (view, follower) in [
+            (&reader.view, None),
+            (&everyone.view, Some(everyone)),
+            (&filtered.view, Some(filtered)),
+        ] {
+            let filter = follower.and_then(|f| f.filter.as_ref());
+            let who = follower.map_or("feed reader", |f| f.who);
+            assert_follows_store(&store, view, filter, prunes, who);
+            if !prunes {
+                let (all, _) = reference(&store, &start_cursor);
+                let all: View = all
+                    .into_iter()
+                    .filter(|(k, _)| filter.is_none_or(|f| f.contains(k)))
+                    .collect();
+                assert_eq!(view, &all, "{who}: missing removals");
+            }
+        }
+    };
+    check_all(&reader, &everyone, &filtered);
+    assert!(
+        everyone.n.lags > 0,
+        "the subscriber never lagged: the resync path went untested"
+    );
+
+    // Sessions age once the writers are gone; the sweep's changes reach every reader too.
+    let mut aged = 0;
+    for wait_ms in [race.idle_after_ms, race.ttl_ms] {
+        match &manual {
+            Some(m) => m.set(high + wait_ms),
+            None => thread::sleep(Duration::from_millis(wait_ms + 5)),
+        }
+        aged += store.sweep();
+    }
+    let mut rng = Rng(seed);
+    reader.read_to_end(&store, &feed, &mut rng);
+    everyone.drain(&store, &sub);
+    filtered.drain(&store, &filtered_sub);
+    check_all(&reader, &everyone, &filtered);
+    store.delete_feed(&feed).expect("delete_feed");
+    drop((sub, filtered_sub));
+    store.sweep();
+
+    let sum = |f: fn(&WriterStats) -> u64| stats.iter().map(f).sum::<u64>();
+    let r = &reader.n;
+    let describe = |f: &Follower| {
+        let n = &f.n;
+        format!(
+            "{} {} events ({} stale), {} lags, {} resyncs full, {} users resynced, {} checks",
+            f.who, n.events, n.stale, n.lags, n.full_resyncs, n.resync_users, n.checks
+        )
+    };
+    eprintln!(
+        "feeds and subscriptions: shards {}, log {}, capacity {}, {} clock, seed {seed}: {} ops \
+         in {write_secs:.2}s by {} writers ({} set, {} heartbeat, {} disconnect, {} remove, {} \
+         message); {sweeps} sweeps, {transitions} transitions | feed {} reads ({} users, {} \
+         with more, {} full, {} caught up), {} checks, {} other feeds | {} | {}, {} subscriptions \
+         opened and dropped | {} users live, {aged} \
+         sessions aged after the writers",
+        race.shards,
+        if prunes {
+            setup.log_capacity.to_string()
+        } else {
+            "whole".into()
+        },
+        setup.capacity,
+        if race.manual_clock {
+            "manual"
+        } else {
+            "system"
+        },
+        sum(|s| s.ops),
+        race.writers,
+        sum(|s| s.sets),
+        sum(|s| s.heartbeats),
+        sum(|s| s.disconnects),
+        sum(|s| s.removes),
+        sum(|s| s.messages),
+        r.reads,
+        r.users,
+        r.more,
+        r.full,
+        r.caught_up,
+        r.checks,
+        r.churned,
+        describe(&everyone),
+        describe(&filtered),
+        filtered.n.churned,
+        store.len(),
+    );
+}
+
+const FOLLOW: FollowSetup = FollowSetup {
+    race: Setup {
+        ops_per_writer: 10_000,
+        messages: true,
+        ..BASE
+    },
+    log_capacity: 1 << 40,
+    capacity: 2,
+};
+
+#[test]
+fn feeds_and_lagging_subscribers_end_at_the_final_state() {
+    run_follow(FOLLOW);
+}
+
+#[test]
+fn one_shard_feeds_and_a_subscriber_of_one_event_end_at_the_final_state() {
+    run_follow(FollowSetup {
+        race: Setup {
+            shards: 1,
+            ..FOLLOW.race
+        },
+        capacity: 1,
+        ..FOLLOW
+    });
+}
+
+#[test]
+fn pruned_log_feeds_read_full_and_subscribers_resync_full_clock_stepping_back() {
+    run_follow(FollowSetup {
+        race: Setup {
+            shards: 3,
+            writers: 3,
+            step_back_ms: 40,
+            ..FOLLOW.race
+        },
+        log_capacity: 48,
+        capacity: 4,
     });
 }
