@@ -239,20 +239,25 @@ impl<K: Key> Shard<K> {
     /// The presence of the user at `slot` as `source` sets it; `None` for a source other than
     /// the default that has set none.
     pub(crate) fn source_presence(&self, slot: u32, source: &SourceId) -> Option<Presence> {
-        let mut presence = self.records[slot as usize].base_presence();
-        let extra = self.extra(slot);
         if source.is_default() {
-            if let Some(extra) = extra {
-                presence.message.clone_from(&extra.message);
-                presence.definition.clone_from(&extra.definition);
-            }
-            return Some(presence);
+            return Some(self.own_presence(slot));
         }
-        let p = extra?.of_source(source)?;
+        let p = self.extra(slot)?.of_source(source)?;
+        let mut presence = self.records[slot as usize].base_presence();
         apply_source(&mut presence, p);
         presence.updated_at = p.updated_at;
         presence.source = Some(source.clone());
         Some(presence)
+    }
+
+    /// The presence of the user at `slot` from the default source, whatever its primary.
+    pub(crate) fn own_presence(&self, slot: u32) -> Presence {
+        let mut presence = self.records[slot as usize].base_presence();
+        if let Some(extra) = self.extra(slot) {
+            presence.message.clone_from(&extra.message);
+            presence.definition.clone_from(&extra.definition);
+        }
+        presence
     }
 
     /// The user's primary source, when it is not the default.
@@ -377,6 +382,15 @@ impl<K: Key> Shard<K> {
     ) -> Result<Presence, Error> {
         let (slot, added) = self.upsert(hash, key)?;
         let before = self.presence(slot);
+        if set.source.is_default() {
+            self.records[slot as usize].request(set.category, SetMode::Hard);
+            self.edit_extra(slot, |e| {
+                e.definition = Some(set.definition);
+                e.message = set.message;
+            });
+            self.commit_if_seen(slot, &before, added, clock, limits);
+            return Ok(self.own_presence(slot));
+        }
         let source = set.source.clone();
         let now = self.tick(clock);
         self.edit_extra(slot, |e| {
@@ -834,9 +848,7 @@ mod snapshot {
                 let sources = extra.map_or(&[][..], |e| &e.sources);
                 out.push(UserSnapshot {
                     user: key.clone(),
-                    own: self
-                        .source_presence(slot, &SourceId::default_source())
-                        .unwrap_or_else(|| rec.base_presence()),
+                    own: self.own_presence(slot),
                     sessions,
                     primary: extra.and_then(|e| e.primary.clone()),
                     sources: sources

@@ -211,15 +211,25 @@ impl Sources {
             .ok_or_else(|| Error::unknown_source(id))
     }
 
-    /// The registered id of a source that takes presences now.
-    pub(crate) fn active(&self, id: &SourceId) -> Result<SourceId, Error> {
-        let source = self.get(id)?;
-        if source.deactivated {
+    /// Runs `f` with the registered id of `id` while holding the registry, so the source
+    /// cannot be deleted (or deactivated) until `f` is done; with `active`, a deactivated
+    /// source is [`Error::DeactivatedSource`].
+    pub(crate) fn hold<R>(
+        &self,
+        id: &SourceId,
+        active: bool,
+        f: impl FnOnce(SourceId) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        let sources = self.sources.read();
+        let source = sources
+            .get(&self.canonical(id))
+            .ok_or_else(|| Error::unknown_source(id))?;
+        if active && source.deactivated {
             return Err(Error::DeactivatedSource {
                 id: source.id.to_string(),
             });
         }
-        Ok(source.id)
+        f(source.id.clone())
     }
 }
 
@@ -246,7 +256,7 @@ mod tests {
         assert_eq!(s.delete(&d), Err(Error::DefaultSource));
         assert_eq!(s.update(&d, None, Some(true)), Err(Error::DefaultSource));
         assert!(s.update(&d, Some("Cloud"), None).is_ok());
-        assert!(s.active(&d).is_ok());
+        assert!(s.hold(&d, true, |_| Ok(())).is_ok());
     }
 
     #[test]
@@ -261,9 +271,10 @@ mod tests {
         let a2 = s.update(&a.id, Some("Outlook"), Some(true)).unwrap();
         assert_eq!((a2.name.as_str(), a2.deactivated), ("Outlook", true));
         assert!(matches!(
-            s.active(&a.id),
+            s.hold(&a.id, true, |_| Ok(())),
             Err(Error::DeactivatedSource { .. })
         ));
+        assert!(s.hold(&a.id, false, |_| Ok(())).is_ok());
         assert_eq!(s.delete(&a.id), Ok(a.id.clone()));
         assert!(matches!(s.get(&a.id), Err(Error::UnknownSource { .. })));
         assert!(matches!(s.delete(&a.id), Err(Error::UnknownSource { .. })));

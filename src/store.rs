@@ -328,9 +328,13 @@ impl<K: Key> PresenceStore<K> {
     }
 
     /// Sets a user's presence as `source` sees it, by definition, with an optional message;
-    /// adds the user if unknown. For the default source this is
-    /// [`set_definition`](Self::set_definition) (hard) plus the message. Others see it only
-    /// while `source` is the user's primary source. Returns the user's presence from `source`.
+    /// adds the user if unknown. For the default source this is a hard
+    /// [`set_definition`](Self::set_definition) and the message, as one change. Others see it
+    /// only while `source` is the user's primary source. Returns the user's presence from
+    /// `source`.
+    ///
+    /// Locks: the source registry for reading (so the source cannot be deleted meanwhile), the
+    /// definition registry for reading, then the user's shard for writing.
     pub fn set_source_presence(
         &self,
         user: &K,
@@ -338,32 +342,21 @@ impl<K: Key> PresenceStore<K> {
         definition: &DefinitionId,
         message: Option<&str>,
     ) -> Result<Presence, Error> {
-        let source = self.sources.active(source)?;
-        let (definition, category) = self.definitions.resolve_for_set(definition)?;
-        let message = self.message(message.unwrap_or_default())?;
-        let (hash, shard) = self.route(user);
-        let mut shard = shard.write();
-        let (clock, limits) = (&*self.clock, &self.limits);
-        if source.is_default() {
-            shard.set(
-                hash,
-                user,
+        self.sources.hold(source, true, |source| {
+            let (definition, category) = self.definitions.resolve_for_set(definition)?;
+            let message = self.message(message.unwrap_or_default())?;
+            let (hash, shard) = self.route(user);
+            let set = SourcePresence {
+                source,
+                definition,
                 category,
-                SetMode::Hard,
-                Some(definition),
-                clock,
-                limits,
-            )?;
-            return shard.set_message(hash, user, message, clock, limits);
-        }
-        let set = SourcePresence {
-            source,
-            definition,
-            category,
-            message,
-            updated_at: 0,
-        };
-        shard.set_source_presence(hash, user, set, clock, limits)
+                message,
+                updated_at: 0,
+            };
+            shard
+                .write()
+                .set_source_presence(hash, user, set, &*self.clock, &self.limits)
+        })
     }
 
     /// A user's presence as `source` sets it; `None` for an unknown user, or a source other
@@ -391,12 +384,13 @@ impl<K: Key> PresenceStore<K> {
     /// Makes `source` a known user's primary source, so others see its presence of the user
     /// (while it has set none, they see the default's).
     pub fn set_primary_source(&self, user: &K, source: &SourceId) -> Result<Presence, Error> {
-        let source = self.sources.get(source)?.id;
-        let primary = (!source.is_default()).then_some(source);
-        let (hash, shard) = self.route(user);
-        shard
-            .write()
-            .set_primary_source(hash, user, primary, &*self.clock, &self.limits)
+        self.sources.hold(source, false, |source| {
+            let primary = (!source.is_default()).then_some(source);
+            let (hash, shard) = self.route(user);
+            shard
+                .write()
+                .set_primary_source(hash, user, primary, &*self.clock, &self.limits)
+        })
     }
 
     /// Every user with its sessions, per-source presences and primary source, plus the sources
