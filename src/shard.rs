@@ -112,6 +112,7 @@ impl<K> Record<K> {
     }
 
     /// The user's presence, less what `Shard::extras` holds.
+    #[inline]
     fn base_presence(&self) -> Presence {
         Presence {
             category: self.category,
@@ -209,31 +210,44 @@ impl<K: Key> Shard<K> {
     }
 
     /// The slot of `key`, tombstones included.
+    #[inline]
     fn find(&self, hash: u64, key: &K) -> Option<u32> {
         let records = &self.records;
         self.table.find(hash, |s| records[s as usize].key == *key)
     }
 
     /// The slot of a known user.
+    #[inline]
     pub(crate) fn get(&self, hash: u64, key: &K) -> Option<u32> {
         let slot = self.find(hash, key)?;
         (!self.records[slot as usize].is_removed()).then_some(slot)
     }
 
     /// The presence of the user at `slot`: its primary source's.
+    #[inline]
     pub(crate) fn presence(&self, slot: u32) -> Presence {
-        let mut presence = self.records[slot as usize].base_presence();
-        if let Some(extra) = self.extra(slot) {
-            presence.message.clone_from(&extra.message);
-            presence.definition.clone_from(&extra.definition);
-            if let Some(primary) = &extra.primary {
-                if let Some(p) = extra.of_source(primary) {
-                    apply_source(&mut presence, p);
-                }
-                presence.source = Some(primary.clone());
-            }
+        let rec = &self.records[slot as usize];
+        let mut presence = rec.base_presence();
+        if rec.flags & EXTRAS != 0 {
+            self.add_extras(slot, &mut presence);
         }
         presence
+    }
+
+    /// Fills in what the side table holds (the rare case, kept out of line).
+    #[cold]
+    fn add_extras(&self, slot: u32, presence: &mut Presence) {
+        let Some(extra) = self.extras.get(&slot) else {
+            return;
+        };
+        presence.message.clone_from(&extra.message);
+        presence.definition.clone_from(&extra.definition);
+        if let Some(primary) = &extra.primary {
+            if let Some(p) = extra.of_source(primary) {
+                apply_source(presence, p);
+            }
+            presence.source = Some(primary.clone());
+        }
     }
 
     /// The presence of the user at `slot` as `source` sets it; `None` for a source other than

@@ -538,6 +538,7 @@ impl<K: Key> PresenceStore<K> {
     /// The presence of one user, or `None` if unknown.
     ///
     /// Locks: the user's shard, for reading. Cost: O(1), no allocation.
+    #[inline]
     pub fn get(&self, user: &K) -> Option<Presence> {
         let (hash, shard) = self.route(user);
         let shard = shard.read();
@@ -714,6 +715,7 @@ impl<K: Key> PresenceStore<K> {
 
     /// The key's hash and its shard. The shard comes from the top 32 bits of the hash, apart
     /// from the low 32 that the shard's slot table uses.
+    #[inline]
     fn route(&self, user: &K) -> (u64, &RwLock<Shard<K>>) {
         let hash = self.hasher.hash_one(user);
         let index = ((hash >> 32) * self.shards.len() as u64) >> 32;
