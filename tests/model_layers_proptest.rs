@@ -26,12 +26,11 @@ use std::ops::Bound;
 use std::sync::Arc;
 use std::time::Duration;
 
-use model::{
-    Expected, Model, ModelCursor, ModelDelta, ModelError, ModelFeedRead, Versions, DEFAULT_SOURCE,
-};
+use model::reads::{Reads, TestResult};
+use model::{Expected, Model, ModelCursor, ModelError, ModelFeedRead, Versions, DEFAULT_SOURCE};
 use presence_store::{
-    Activity, Category, Cursor, DefinitionId, Delta, Error, FeedId, FullReason, Key, ManualClock,
-    PageQuery, Presence, PresenceStore, SetMode, Since, SourceId, StoreConfig, SystemPresence,
+    Activity, Category, Cursor, DefinitionId, Error, FeedId, FullReason, Key, ManualClock,
+    Presence, PresenceStore, SetMode, SourceId, StoreConfig, SystemPresence,
 };
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -422,8 +421,6 @@ fn fail(msg: String) -> TestCaseError {
     TestCaseError::fail(msg)
 }
 
-type TestResult = Result<(), TestCaseError>;
-
 impl<K: Key> Harness<K> {
     fn new(setup: &Setup, key: fn(u8) -> K) -> Self {
         let clock = Arc::new(ManualClock::new(setup.start_ms));
@@ -451,10 +448,18 @@ impl<K: Key> Harness<K> {
         (0..USERS).map(self.key).collect()
     }
 
-    fn same(&mut self, what: &str, key: &K, got: &Presence, exp: &Expected) -> TestResult {
-        self.versions
-            .check(key, got, exp)
-            .map_err(|e| fail(format!("{what}: {e}")))
+    /// The store and model, borrowed for one round of comparisons.
+    fn reads(&mut self) -> Reads<'_, K> {
+        let pruned_by_capacity = self.pruned_by_capacity();
+        Reads {
+            store: &self.store,
+            model: &self.model,
+            versions: &mut self.versions,
+            cursors: &self.cursors,
+            window_ms: self.setup.window_ms,
+            pruned_by_capacity,
+            users: usize::from(USERS),
+        }
     }
 
     fn take_cursor(&mut self) {
@@ -520,7 +525,7 @@ impl<K: Key> Harness<K> {
         exp: Result<Expected, ModelError>,
     ) -> TestResult {
         match (got, exp) {
-            (Ok(got), Ok(exp)) => self.same(what, key, &got, &exp),
+            (Ok(got), Ok(exp)) => self.reads().same(what, key, &got, &exp),
             (Err(got), Err(exp)) if kind(&got) == Some(exp.clone()) => Ok(()),
             (got, exp) => Err(fail(format!(
                 "{what} {key:?}: store {got:?}, model {exp:?}"
@@ -594,7 +599,9 @@ impl<K: Key> Harness<K> {
             Op::Remove { user } => {
                 let k = (self.key)(user);
                 match (self.model.remove(&k), self.store.remove(&k)) {
-                    (Some(exp), Some(got)) => self.same("remove (old presence)", &k, &got, &exp),
+                    (Some(exp), Some(got)) => {
+                        self.reads().same("remove (old presence)", &k, &got, &exp)
+                    }
                     (None, None) => Ok(()),
                     (exp, got) => Err(fail(format!("remove {k:?}: store {got:?}, model {exp:?}"))),
                 }
@@ -782,7 +789,7 @@ impl<K: Key> Harness<K> {
                 pending
             );
             let exp = self.model.full(FullReason::LogPruned);
-            self.same_list(&what, &read.users, &exp.users)?;
+            self.reads().same_list(&what, &read.users, &exp.users)?;
             self.model.feed_consume_all(n);
             return Ok(());
         }
@@ -795,7 +802,7 @@ impl<K: Key> Harness<K> {
         }
         let got_keys: Vec<K> = read.users.iter().map(|(k, _)| k.clone()).collect();
         let exp: ModelFeedRead<K> = self.model.feed_read(n, max, &got_keys);
-        self.same_list(
+        self.reads().same_list(
             &format!("{what}, pending {pending:?}"),
             &read.users,
             &exp.users,
@@ -838,7 +845,7 @@ impl<K: Key> Harness<K> {
         let sources = self.all_sources();
         for k in &keys {
             match (self.store.get(k), self.model.get(k)) {
-                (Some(got), Some(exp)) => self.same("get", k, &got, &exp)?,
+                (Some(got), Some(exp)) => self.reads().same("get", k, &got, &exp)?,
                 (None, None) => {}
                 (got, exp) => return Err(fail(format!("get {k:?}: store {got:?}, model {exp:?}"))),
             }
@@ -856,7 +863,7 @@ impl<K: Key> Harness<K> {
                     self.store.source_presence(k, s),
                     self.model.source_presence(k, s.as_str()),
                 ) {
-                    (Some(got), Some(exp)) => self.same(&what, k, &got, &exp)?,
+                    (Some(got), Some(exp)) => self.reads().same(&what, k, &got, &exp)?,
                     (None, None) => {}
                     (got, exp) => {
                         return Err(fail(format!("{what}: store {got:?}, model {exp:?}")))
@@ -868,7 +875,7 @@ impl<K: Key> Harness<K> {
         asked.extend([keys[3].clone(), keys[0].clone(), keys[3].clone()]);
         let got = self.store.get_many(&asked);
         let exp = self.model.get_many(&asked);
-        self.same_list("get_many", &got, &exp)?;
+        self.reads().same_list("get_many", &got, &exp)?;
 
         // The registries.
         for include_deactivated in [false, true] {
@@ -892,7 +899,7 @@ impl<K: Key> Harness<K> {
         // Paging walks, both filters, with a small limit that varies by step.
         let limit = 1 + step % self.setup.pages.1.min(4);
         for include_offline in [true, false] {
-            self.walk(limit, include_offline)?;
+            self.reads().walk(limit, include_offline)?;
         }
         let k = keys[step % keys.len()].clone();
         let start = if step % 2 == 0 {
@@ -900,51 +907,11 @@ impl<K: Key> Harness<K> {
         } else {
             Bound::Excluded(k)
         };
-        self.page_once(start, None, step % 3 != 0)?;
+        self.reads().page_once(start, None, step % 3 != 0)?;
 
-        // Time deltas: the window's edges, now, the future, and every logged timestamp.
-        let (now, window) = (self.model.now, self.setup.window_ms);
-        let mut times = vec![now + 1, now, now - 1, now - window, now - window + 1];
-        times.push(now - window - 1);
-        for c in &self.model.log {
-            if c.at + window > now {
-                times.extend([c.at, c.at + 1]);
-            }
-        }
-        times.sort_unstable();
-        times.dedup();
-        for (i, &t) in times.iter().enumerate() {
-            let delta = self.store.changes_since(&Since::Time(t));
-            let mut exp = self.model.changes_since_time(t);
-            let pruned = self.pruned_by_capacity();
-            if !exp.full && t <= now && pruned > 0 && self.model.log[pruned - 1].at >= t {
-                exp = self.model.full(FullReason::LogPruned);
-            }
-            self.same_delta(
-                &format!("changes_since(Time({t})), now {now}"),
-                &delta,
-                &exp,
-            )?;
-            if i == 0 {
-                self.nothing_after(&delta.cursor, "time delta's cursor")?;
-            }
-        }
-
-        // Deltas from every cursor taken so far.
-        for i in 0..self.cursors.len() {
-            let (cursor, at) = self.cursors[i].clone();
-            let what = format!("changes_since(cursor #{i} at change {})", at.0);
-            let delta = self.store.changes_since(&Since::Cursor(cursor));
-            let pruned =
-                delta.reason == Some(FullReason::LogPruned) && self.model.cursor_may_be_pruned(at);
-            let exp = if pruned || at.0 < self.pruned_by_capacity() {
-                self.model.full(FullReason::LogPruned)
-            } else {
-                self.model.changes_since_cursor(at)
-            };
-            self.same_delta(&what, &delta, &exp)?;
-        }
-        Ok(())
+        let mut reads = self.reads();
+        reads.time_deltas()?;
+        reads.cursor_deltas()
     }
 
     /// How many of the oldest changes the store has dropped for its log capacity (only set up
@@ -955,103 +922,6 @@ impl<K: Key> Harness<K> {
         }
         assert_eq!(self.setup.shards, 1);
         self.model.log.len().saturating_sub(self.setup.log_capacity)
-    }
-
-    /// Pages through every user with `limit`, comparing each page and its `next`.
-    fn walk(&mut self, limit: usize, include_offline: bool) -> TestResult {
-        let mut start = Bound::Unbounded;
-        let mut pages = 0;
-        loop {
-            let next = self.page_once(start, Some(limit), include_offline)?;
-            pages += 1;
-            prop_assert!(pages <= usize::from(USERS) + 1, "paging does not end");
-            match next {
-                Some(k) => start = Bound::Included(k),
-                None => return Ok(()),
-            }
-        }
-    }
-
-    /// Reads one page from both and compares them; returns its `next`.
-    fn page_once(
-        &mut self,
-        start: Bound<K>,
-        limit: Option<usize>,
-        include_offline: bool,
-    ) -> Result<Option<K>, TestCaseError> {
-        let query = PageQuery {
-            start: start.clone(),
-            limit,
-            include_offline,
-        };
-        let what = format!("page {query:?}");
-        let got = self
-            .store
-            .page(&query)
-            .map_err(|e| fail(format!("{what}: {e}")))?;
-        let exp = self
-            .model
-            .page(start.as_ref(), limit, include_offline)
-            .map_err(|e| fail(format!("{what}: model refuses {e:?}")))?;
-        self.same_list(&what, &got.items, &exp.items)?;
-        prop_assert_eq!(&got.next, &exp.next, "{}: next", what);
-        self.nothing_after(&got.cursor, &what)?;
-        Ok(got.next)
-    }
-
-    /// A delta from a cursor taken just now is empty and not full.
-    fn nothing_after(&mut self, cursor: &Cursor, what: &str) -> TestResult {
-        let delta = self.store.changes_since(&Since::Cursor(cursor.clone()));
-        prop_assert!(
-            !delta.full && delta.users.is_empty(),
-            "{}: a delta from its cursor is not empty: {:?}",
-            what,
-            delta
-        );
-        Ok(())
-    }
-
-    /// Compares two lists of users in order.
-    fn same_list(
-        &mut self,
-        what: &str,
-        got: &[(K, Presence)],
-        exp: &[(K, Expected)],
-    ) -> TestResult {
-        let got_keys: Vec<&K> = got.iter().map(|(k, _)| k).collect();
-        let exp_keys: Vec<&K> = exp.iter().map(|(k, _)| k).collect();
-        prop_assert_eq!(got_keys, exp_keys, "{}: keys", what);
-        for ((k, g), (_, e)) in got.iter().zip(exp) {
-            self.same(what, k, g, e)?;
-        }
-        Ok(())
-    }
-
-    fn same_delta(&mut self, what: &str, got: &Delta<K>, exp: &ModelDelta<K>) -> TestResult {
-        prop_assert_eq!(
-            (got.full, got.reason),
-            (exp.full, exp.reason),
-            "{}: full/reason; store users {:?}",
-            what,
-            got.users
-        );
-        let mut users = got.users.clone();
-        if got.full {
-            prop_assert!(
-                users.windows(2).all(|w| w[0].0 < w[1].0),
-                "{}: full answer not sorted",
-                what
-            );
-        } else {
-            users.sort_by(|a, b| a.0.cmp(&b.0));
-            prop_assert!(
-                users.windows(2).all(|w| w[0].0 != w[1].0),
-                "{}: a user appears twice: {:?}",
-                what,
-                got.users
-            );
-        }
-        self.same_list(what, &users, &exp.users)
     }
 
     /// At the end of a case: reads every feed until nothing is left, with a small `max`, so

@@ -15,9 +15,10 @@ use std::ops::Bound;
 use std::sync::Arc;
 use std::time::Duration;
 
-use model::{Expected, Model, ModelCursor, ModelDelta, Versions};
+use model::reads::{Reads, TestResult};
+use model::{Model, ModelCursor, Versions};
 use presence_store::{
-    Activity, Category, Cursor, Delta, Error, FullReason, Key, ManualClock, PageQuery, Presence,
+    Activity, Category, Cursor, Error, FullReason, Key, ManualClock, PageQuery, Presence,
     PresenceStore, SetMode, Since, StoreConfig,
 };
 use proptest::prelude::*;
@@ -215,10 +216,18 @@ impl<K: Key> Harness<K> {
         (0..USERS).map(self.key).collect()
     }
 
-    fn same(&mut self, what: &str, key: &K, got: &Presence, exp: &Expected) -> TestResult {
-        self.versions
-            .check(key, got, exp)
-            .map_err(|e| fail(format!("{what}: {e}")))
+    /// The store and model, borrowed for one round of comparisons.
+    fn reads(&mut self) -> Reads<'_, K> {
+        let pruned_by_capacity = self.pruned_by_capacity();
+        Reads {
+            store: &self.store,
+            model: &self.model,
+            versions: &mut self.versions,
+            cursors: &self.cursors,
+            window_ms: self.setup.window_ms,
+            pruned_by_capacity,
+            users: usize::from(USERS),
+        }
     }
 
     fn take_cursor(&mut self) {
@@ -245,7 +254,7 @@ impl<K: Key> Harness<K> {
                     .store
                     .set(&k, category, mode)
                     .map_err(|e| fail(format!("set: {e}")))?;
-                self.same("set", &k, &got, &exp)
+                self.reads().same("set", &k, &got, &exp)
             }
             Op::Heartbeat {
                 user,
@@ -259,13 +268,13 @@ impl<K: Key> Harness<K> {
                     .store
                     .heartbeat(&k, s, activity)
                     .map_err(|e| fail(format!("heartbeat: {e}")))?;
-                self.same("heartbeat", &k, &got, &exp)
+                self.reads().same("heartbeat", &k, &got, &exp)
             }
             Op::Disconnect { user, session } => {
                 let k = (self.key)(user);
                 let s = SESSIONS[session];
                 match (self.model.disconnect(&k, s), self.store.disconnect(&k, s)) {
-                    (Ok(exp), Ok(got)) => self.same("disconnect", &k, &got, &exp),
+                    (Ok(exp), Ok(got)) => self.reads().same("disconnect", &k, &got, &exp),
                     (Err(_), Err(Error::UnknownUser { .. })) => Ok(()),
                     (exp, got) => Err(fail(format!(
                         "disconnect {k:?}: store {got:?}, model {exp:?}"
@@ -275,7 +284,9 @@ impl<K: Key> Harness<K> {
             Op::Remove { user } => {
                 let k = (self.key)(user);
                 match (self.model.remove(&k), self.store.remove(&k)) {
-                    (Some(exp), Some(got)) => self.same("remove (old presence)", &k, &got, &exp),
+                    (Some(exp), Some(got)) => {
+                        self.reads().same("remove (old presence)", &k, &got, &exp)
+                    }
                     (None, None) => Ok(()),
                     (exp, got) => Err(fail(format!("remove {k:?}: store {got:?}, model {exp:?}"))),
                 }
@@ -306,7 +317,7 @@ impl<K: Key> Harness<K> {
         prop_assert_eq!(self.store.is_empty(), self.model.is_empty(), "is_empty");
         for k in &keys {
             match (self.store.get(k), self.model.get(k)) {
-                (Some(got), Some(exp)) => self.same("get", k, &got, &exp)?,
+                (Some(got), Some(exp)) => self.reads().same("get", k, &got, &exp)?,
                 (None, None) => {}
                 (got, exp) => return Err(fail(format!("get {k:?}: store {got:?}, model {exp:?}"))),
             }
@@ -315,12 +326,12 @@ impl<K: Key> Harness<K> {
         asked.extend([keys[3].clone(), keys[0].clone(), keys[3].clone()]);
         let got = self.store.get_many(&asked);
         let exp = self.model.get_many(&asked);
-        self.same_list("get_many", &got, &exp)?;
+        self.reads().same_list("get_many", &got, &exp)?;
 
         // Paging walks, both filters, with a small limit that varies by step.
         let limit = 1 + step % 5;
         for include_offline in [true, false] {
-            self.walk(limit, include_offline)?;
+            self.reads().walk(limit, include_offline)?;
         }
         // One page from an arbitrary bound, at the default limit.
         let k = keys[step % keys.len()].clone();
@@ -329,7 +340,7 @@ impl<K: Key> Harness<K> {
         } else {
             Bound::Excluded(k)
         };
-        self.page_once(start, None, step % 3 != 0)?;
+        self.reads().page_once(start, None, step % 3 != 0)?;
         for bad in [0, self.setup.pages.1 + 1] {
             let got = self
                 .store
@@ -344,49 +355,9 @@ impl<K: Key> Harness<K> {
             );
         }
 
-        // Time deltas: the window's edges, now, the future, and every logged timestamp.
-        let (now, window) = (self.model.now, self.setup.window_ms);
-        let mut times = vec![now + 1, now, now - 1, now - window, now - window + 1];
-        times.push(now - window - 1);
-        for c in &self.model.log {
-            if c.at + window > now {
-                times.extend([c.at, c.at + 1]);
-            }
-        }
-        times.sort_unstable();
-        times.dedup();
-        for (i, &t) in times.iter().enumerate() {
-            let delta = self.store.changes_since(&Since::Time(t));
-            let mut exp = self.model.changes_since_time(t);
-            let pruned = self.pruned_by_capacity();
-            if !exp.full && t <= now && pruned > 0 && self.model.log[pruned - 1].at >= t {
-                exp = self.model.full(FullReason::LogPruned);
-            }
-            self.same_delta(
-                &format!("changes_since(Time({t})), now {now}"),
-                &delta,
-                &exp,
-            )?;
-            if i == 0 {
-                self.nothing_after(&delta.cursor, "time delta's cursor")?;
-            }
-        }
-
-        // Deltas from every cursor taken so far.
-        for i in 0..self.cursors.len() {
-            let (cursor, at) = self.cursors[i].clone();
-            let what = format!("changes_since(cursor #{i} at change {})", at.0);
-            let delta = self.store.changes_since(&Since::Cursor(cursor));
-            let pruned =
-                delta.reason == Some(FullReason::LogPruned) && self.model.cursor_may_be_pruned(at);
-            let exp = if pruned || at.0 < self.pruned_by_capacity() {
-                self.model.full(FullReason::LogPruned)
-            } else {
-                self.model.changes_since_cursor(at)
-            };
-            self.same_delta(&what, &delta, &exp)?;
-        }
-        Ok(())
+        let mut reads = self.reads();
+        reads.time_deltas()?;
+        reads.cursor_deltas()
     }
 
     /// How many of the oldest changes the store has dropped for its log capacity (only set up
@@ -399,103 +370,6 @@ impl<K: Key> Harness<K> {
         self.model.log.len().saturating_sub(self.setup.log_capacity)
     }
 
-    /// Pages through every user with `limit`, comparing each page and its `next`.
-    fn walk(&mut self, limit: usize, include_offline: bool) -> TestResult {
-        let mut start = Bound::Unbounded;
-        let mut pages = 0;
-        loop {
-            let next = self.page_once(start, Some(limit), include_offline)?;
-            pages += 1;
-            prop_assert!(pages <= usize::from(USERS) + 1, "paging does not end");
-            match next {
-                Some(k) => start = Bound::Included(k),
-                None => return Ok(()),
-            }
-        }
-    }
-
-    /// Reads one page from both and compares them; returns its `next`.
-    fn page_once(
-        &mut self,
-        start: Bound<K>,
-        limit: Option<usize>,
-        include_offline: bool,
-    ) -> Result<Option<K>, TestCaseError> {
-        let query = PageQuery {
-            start: start.clone(),
-            limit,
-            include_offline,
-        };
-        let what = format!("page {query:?}");
-        let got = self
-            .store
-            .page(&query)
-            .map_err(|e| fail(format!("{what}: {e}")))?;
-        let exp = self
-            .model
-            .page(start.as_ref(), limit, include_offline)
-            .map_err(|e| fail(format!("{what}: model refuses {e:?}")))?;
-        self.same_list(&what, &got.items, &exp.items)?;
-        prop_assert_eq!(&got.next, &exp.next, "{}: next", what);
-        self.nothing_after(&got.cursor, &what)?;
-        Ok(got.next)
-    }
-
-    /// A delta from a cursor taken just now is empty and not full.
-    fn nothing_after(&mut self, cursor: &Cursor, what: &str) -> TestResult {
-        let delta = self.store.changes_since(&Since::Cursor(cursor.clone()));
-        prop_assert!(
-            !delta.full && delta.users.is_empty(),
-            "{}: a delta from its cursor is not empty: {:?}",
-            what,
-            delta
-        );
-        Ok(())
-    }
-
-    /// Compares two lists of users in order.
-    fn same_list(
-        &mut self,
-        what: &str,
-        got: &[(K, Presence)],
-        exp: &[(K, Expected)],
-    ) -> TestResult {
-        let got_keys: Vec<&K> = got.iter().map(|(k, _)| k).collect();
-        let exp_keys: Vec<&K> = exp.iter().map(|(k, _)| k).collect();
-        prop_assert_eq!(got_keys, exp_keys, "{}: keys", what);
-        for ((k, g), (_, e)) in got.iter().zip(exp) {
-            self.same(what, k, g, e)?;
-        }
-        Ok(())
-    }
-
-    fn same_delta(&mut self, what: &str, got: &Delta<K>, exp: &ModelDelta<K>) -> TestResult {
-        prop_assert_eq!(
-            (got.full, got.reason),
-            (exp.full, exp.reason),
-            "{}: full/reason; store users {:?}",
-            what,
-            got.users
-        );
-        let mut users = got.users.clone();
-        if got.full {
-            prop_assert!(
-                users.windows(2).all(|w| w[0].0 < w[1].0),
-                "{}: full answer not sorted",
-                what
-            );
-        } else {
-            users.sort_by(|a, b| a.0.cmp(&b.0));
-            prop_assert!(
-                users.windows(2).all(|w| w[0].0 != w[1].0),
-                "{}: a user appears twice: {:?}",
-                what,
-                got.users
-            );
-        }
-        self.same_list(what, &users, &exp.users)
-    }
-
     /// Cursors of other stores (same shard count, and another) give the full list.
     fn check_foreign_cursors(&mut self) -> TestResult {
         for shards in [self.setup.shards, self.setup.shards * 2] {
@@ -503,13 +377,12 @@ impl<K: Key> Harness<K> {
             let other: PresenceStore<K> = PresenceStore::with_clock(config, self.clock.clone());
             let delta = self.store.changes_since(&Since::Cursor(other.cursor()));
             let exp = self.model.full(FullReason::ForeignCursor);
-            self.same_delta(&format!("foreign cursor ({shards} shards)"), &delta, &exp)?;
+            self.reads()
+                .same_delta(&format!("foreign cursor ({shards} shards)"), &delta, &exp)?;
         }
         Ok(())
     }
 }
-
-type TestResult = Result<(), TestCaseError>;
 
 fn run_ops<K: Key>(setup: &Setup, ops: &[Op], key: fn(u8) -> K) -> TestResult {
     let mut h = Harness::new(setup, key);
@@ -565,7 +438,8 @@ fn run_paging(
     let (cursor, at) = first_cursor.unwrap();
     let delta = h.store.changes_since(&Since::Cursor(cursor));
     let exp = h.model.changes_since_cursor(at);
-    h.same_delta("delta from the first page's cursor", &delta, &exp)?;
+    h.reads()
+        .same_delta("delta from the first page's cursor", &delta, &exp)?;
     for (k, p) in delta.users {
         merged.insert(k, p);
     }
@@ -575,7 +449,7 @@ fn run_paging(
             .model
             .latest(k)
             .ok_or_else(|| fail(format!("{k} merged but never seen")))?;
-        h.same("merged", k, p, &exp)?;
+        h.reads().same("merged", k, p, &exp)?;
     }
     // ...and every user the pages should list is there.
     for (k, u) in &h.model.users {

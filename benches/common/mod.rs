@@ -161,18 +161,9 @@ pub fn string_keys(n: usize) -> Vec<String> {
     (0..n).map(string_id).collect()
 }
 
-/// The categories a visible set can cycle through (everything but `Offline`/`Undefined`).
-pub const SET_CATEGORIES: [Category; 9] = [
-    Category::Available,
-    Category::Busy,
-    Category::DoNotDisturb,
-    Category::OnThePhone,
-    Category::BeRightBack,
-    Category::InAMeeting,
-    Category::Away,
-    Category::OutOfOffice,
-    Category::OffWork,
-];
+/// The categories a visible set can cycle through: all but `Undefined` and `Offline`, which
+/// stand first and last in `Category::ALL`.
+pub const SET_CATEGORIES: &[Category] = Category::ALL.split_at(1).1.split_at(9).0;
 
 /// A stream of `len` random `(key index, category)` writes, replayed by the store and baselines.
 pub fn random_writes(n: usize, len: usize, seed: u64) -> Vec<(usize, Category)> {

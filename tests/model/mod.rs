@@ -16,6 +16,8 @@
 
 #![allow(dead_code)]
 
+pub mod reads;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::ops::Bound;
