@@ -118,6 +118,8 @@ mod snapshot;
 mod source;
 mod store;
 mod table;
+#[cfg(feature = "serde")]
+pub mod wire;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::StoreConfig;

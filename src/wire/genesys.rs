@@ -1,0 +1,1 @@
+//! genesys wire models (in progress).

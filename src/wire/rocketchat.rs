@@ -1,0 +1,1 @@
+//! rocketchat wire models (in progress).

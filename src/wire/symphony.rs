@@ -1,0 +1,1 @@
+//! symphony wire models (in progress).
