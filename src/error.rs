@@ -113,6 +113,13 @@ pub enum Error {
         /// Its id (cut to a few dozen characters).
         id: String,
     },
+    /// A timestamp that is not ISO 8601 as Rocket.Chat's `from` takes it, or is before 1970.
+    InvalidTimestamp {
+        /// The text given (cut to a few dozen characters).
+        value: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 impl Error {
@@ -229,6 +236,11 @@ impl fmt::Display for Error {
             Error::DeactivatedDefinition { id } => write!(
                 f,
                 "presence definition {id:?} is deactivated: reactivate it or choose an active one"
+            ),
+            Error::InvalidTimestamp { value, reason } => write!(
+                f,
+                "invalid timestamp {value:?}: {reason}; write ISO 8601 at or after 1970, like \
+                 2019-05-22T12:11:45.392Z (seconds, milliseconds and zone are optional)"
             ),
         }
     }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use presence_store::ManualClock;
 
+#[allow(unused_imports)]
 pub use app::accounts::{DEMO_GENESYS_TOKEN, DEMO_ROCKETCHAT_TOKEN, DEMO_SYMPHONY_TOKEN};
 pub use app::App;
 

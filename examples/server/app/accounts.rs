@@ -171,14 +171,6 @@ pub enum Principal {
     },
 }
 
-impl Principal {
-    /// Whether a Symphony principal holds `entitlement`.
-    pub fn entitled(&self, entitlement: &str) -> bool {
-        matches!(self, Principal::Symphony { entitlements, .. }
-            if entitlements.iter().any(|e| e == entitlement))
-    }
-}
-
 /// Issued tokens.
 #[derive(Debug, Default)]
 pub struct Tokens {
@@ -216,8 +208,9 @@ impl Tokens {
                     }),
                 other => return Err(format!("token for unknown dialect {other:?}")),
             };
-            let principal = principal
-                .ok_or_else(|| format!("token for unknown {} account {:?}", t.dialect, t.account))?;
+            let principal = principal.ok_or_else(|| {
+                format!("token for unknown {} account {:?}", t.dialect, t.account)
+            })?;
             advance.push((t.token.clone(), principal));
         }
         Ok(Tokens {

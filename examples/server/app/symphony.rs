@@ -1,23 +1,451 @@
-//! The symphony dialect's routes (in progress).
+//! Symphony's dialect (Pod API 20.17.1): RSA login, and the presence endpoints of the pod.
+//!
+//! | route | what | needs |
+//! | --- | --- | --- |
+//! | `POST /login/pubkey/authenticate` | RS512 JWT -> `{"name":"sessionToken","token"}` | |
+//! | `POST /relay/pubkey/authenticate` | RS512 JWT -> `{"name":"keyManagerToken","token"}` | |
+//! | `GET /pod/v2/sessioninfo` | the bot itself (`UserV2`) | session |
+//! | `GET /pod/v2/users/presence?lastUserId=&limit=` | a page of everyone, by id | User Provisioning |
+//! | `GET /pod/v2/user/presence` | the caller's own presence | session |
+//! | `POST /pod/v2/user/presence?soft=` | set the caller's own presence | session |
+//! | `GET /pod/v3/user/{uid}/presence` | one user's presence | session |
+//! | `POST /pod/v3/user/presence?soft=` | set another user's presence | User Provisioning |
+//! | `POST /pod/v1/presence/feed/create` | a presence feed, `{"id"}` | session |
+//! | `GET /pod/v1/presence/feed/{id}/read` | the feed's changes since its last read | session |
+//! | `POST /pod/v1/presence/feed/{id}/delete` | delete the feed, `{"id"}` | session |
+//!
+//! Choices where Symphony's documents are silent, so a client knows what it gets:
+//!
+//! - **Login.** The JWT must be RS512, signed by the key of the account whose `username` is its
+//!   `sub`, with an `exp` after the server's clock and at most five minutes (plus a minute of
+//!   clock skew) ahead, as Symphony's backend wants. Anything else is 401.
+//! - **Users.** A pod user is a directory user or a service account. A pod user the store has
+//!   never heard of reads as `OFFLINE` with timestamp 0 (nothing was ever set: the epoch says
+//!   "never" where "now" would invent a change); any other id is 404.
+//! - **Paging.** `lastUserId` is inclusive (the page starts at it), offline users the store knows
+//!   are listed too, users it never heard of are omitted (Symphony: "any omitted user IS
+//!   inactive").
+//! - **Feeds** need no entitlement beyond a session. A read returns at most 500 records (as
+//!   Symphony does); read again for the rest. An unknown or malformed feed id is 400 (Symphony
+//!   lists no 404 for feeds). A feed that fell behind what the store's log still holds cannot
+//!   list the changes it missed: that read answers every user who is not offline, sorted by id,
+//!   and says so in the header `X-Presence-Feed-Full` (`LogPruned`, ...); as with a page, a user
+//!   it omits is offline. Reads after it are changes again.
+//! - **Bodies** are JSON only (415 otherwise), at most 64 KiB (413); JSON that does not parse or
+//!   lacks `category` is 400, as is an unknown category. Every error is `{"code", "message"}`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::http::StatusCode;
-use axum::response::Response;
-use axum::Router;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequestParts, Path, Query, State as Shared};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use presence_store::wire::symphony::{
+    AllPresenceQuery, AuthenticateRequest, ErrorBody, SetPresenceQuery, StringId, Token, UserV2,
+    V2Presence, V2PresenceStatus, V2UserPresence,
+};
+use presence_store::{Category, Error, FeedId, SetMode};
+use serde::Deserialize;
 
+use super::accounts::{Principal, SymphonyAccount, USER_PROVISIONING};
+use super::http::json;
 use super::App;
 
-/// This dialect's own server state.
-#[derive(Debug, Default)]
-pub struct State {}
+/// Symphony's own policy; its sessions are in [`App::tokens`] and its feeds in the store.
+#[derive(Debug)]
+pub struct State {
+    /// The furthest ahead of the server's clock a login JWT's `exp` may be.
+    pub max_jwt_ahead: Duration,
+}
+
+impl Default for State {
+    /// Symphony accepts JWTs that expire within five minutes; a minute more allows for a
+    /// client whose clock runs ahead of the server's.
+    fn default() -> Self {
+        State {
+            max_jwt_ahead: Duration::from_secs(6 * 60),
+        }
+    }
+}
+
+/// The most records one feed read returns, as Symphony's read does.
+const FEED_READ_MAX: usize = 500;
+
+/// The header that marks a feed read as the full list (the feed fell behind), with the reason.
+const FEED_FULL_HEADER: &str = "x-presence-feed-full";
+
+/// What a handler answers: its response, or a [`Failure`].
+type Reply = Result<Response, Failure>;
+
+/// A request that failed: its status and message, answered in Symphony's shape by [`error`].
+/// (Small, where a `Response` would make every `Result` large.)
+#[derive(Debug)]
+pub struct Failure {
+    status: StatusCode,
+    message: String,
+}
+
+impl Failure {
+    fn new(status: StatusCode, message: impl Into<String>) -> Failure {
+        Failure {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        error(self.status, &self.message)
+    }
+}
+
+/// The store's errors as Symphony says them: an unknown user is 404, a full shard 500, and
+/// every other (bad limit, category, feed id) 400.
+impl From<Error> for Failure {
+    fn from(e: Error) -> Failure {
+        let status = match e {
+            Error::UnknownUser { .. } => StatusCode::NOT_FOUND,
+            Error::CapacityExceeded => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        Failure::new(status, e.to_string())
+    }
+}
 
 /// This dialect's routes.
 pub fn routes() -> Router<Arc<App>> {
     Router::new()
+        .route("/login/pubkey/authenticate", post(session_login))
+        .route("/relay/pubkey/authenticate", post(key_manager_login))
+        .route("/pod/v2/sessioninfo", get(session_info))
+        .route("/pod/v2/users/presence", get(all_presence))
+        .route(
+            "/pod/v2/user/presence",
+            get(own_presence).post(set_own_presence),
+        )
+        .route("/pod/v3/user/{uid}/presence", get(user_presence))
+        .route("/pod/v3/user/presence", post(set_user_presence))
+        .route("/pod/v1/presence/feed/create", post(create_feed))
+        .route("/pod/v1/presence/feed/{id}/read", get(read_feed))
+        .route("/pod/v1/presence/feed/{id}/delete", post(delete_feed))
 }
 
-/// An error response in this dialect's shape.
+/// An error response in Symphony's shape: `{"code": 404, "message": "..."}`.
 pub fn error(status: StatusCode, message: &str) -> Response {
-    super::http::own_error(status, message)
+    let body = ErrorBody {
+        code: status.as_u16(),
+        message: message.to_string(),
+    };
+    json(status, &body)
+}
+
+/// A JSON body, or the error for its rejection (a body that does not fit the model is 400,
+/// where axum says 422; 413 and 415 stay).
+fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, Failure> {
+    body.map(|Json(t)| t).map_err(|r| {
+        let status = match r.status() {
+            StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
+            status => status,
+        };
+        Failure::new(status, r.body_text())
+    })
+}
+
+/// A query string, or 400.
+fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, Failure> {
+    query
+        .map(|Query(t)| t)
+        .map_err(|r| Failure::new(r.status(), r.body_text()))
+}
+
+/// A path parameter, or 400.
+fn path<T>(path: Result<Path<T>, PathRejection>) -> Result<T, Failure> {
+    path.map(|Path(t)| t)
+        .map_err(|r| Failure::new(StatusCode::BAD_REQUEST, r.body_text()))
+}
+
+/// The service account a request's `sessionToken` header stands for; 401 without one.
+#[derive(Clone, Debug)]
+pub struct Bot {
+    /// Its username.
+    pub username: String,
+    /// Its user id.
+    pub user_id: u64,
+    /// Its entitlements.
+    pub entitlements: Vec<String>,
+}
+
+impl Bot {
+    /// Ok if the bot holds `entitlement`, else 403.
+    fn require(&self, entitlement: &str) -> Result<(), Failure> {
+        if self.entitlements.iter().any(|e| e == entitlement) {
+            Ok(())
+        } else {
+            Err(Failure::new(
+                StatusCode::FORBIDDEN,
+                format!("the caller lacks the {entitlement} entitlement"),
+            ))
+        }
+    }
+}
+
+impl FromRequestParts<Arc<App>> for Bot {
+    type Rejection = Failure;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Failure> {
+        let token = parts
+            .headers
+            .get("sessiontoken")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| Failure::new(StatusCode::UNAUTHORIZED, "missing sessionToken header"))?;
+        match app.tokens.principal(token) {
+            Some(Principal::Symphony {
+                username,
+                user_id,
+                entitlements,
+            }) => Ok(Bot {
+                username,
+                user_id,
+                entitlements,
+            }),
+            _ => Err(Failure::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid session token",
+            )),
+        }
+    }
+}
+
+/// The claims a login JWT must carry.
+#[derive(Debug, Deserialize)]
+struct Claims {
+    sub: String,
+    exp: u64,
+}
+
+/// The JWT's claims, its signature checked against `key` if there is one. Expiry is checked by
+/// the caller, against the server's clock rather than the system's.
+fn claims(jwt: &str, key: Option<&DecodingKey>) -> Result<Claims, jsonwebtoken::errors::Error> {
+    let mut validation = Validation::new(Algorithm::RS512);
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    validation.set_required_spec_claims(&["exp", "sub"]);
+    let unchecked = DecodingKey::from_secret(&[]);
+    let key = match key {
+        Some(key) => key,
+        None => {
+            validation.insecure_disable_signature_validation();
+            &unchecked
+        }
+    };
+    jsonwebtoken::decode::<Claims>(jwt, key, &validation).map(|data| data.claims)
+}
+
+/// The account a login JWT proves to be, or 401 (500 if the account's key is unusable).
+fn authenticate<'a>(app: &'a App, jwt: &str) -> Result<&'a SymphonyAccount, Failure> {
+    let denied = |why: &str| {
+        Failure::new(
+            StatusCode::UNAUTHORIZED,
+            format!("invalid credentials: {why}"),
+        )
+    };
+    // The subject names the key to check the signature with; nothing else is trusted before.
+    let subject = claims(jwt, None)
+        .map_err(|_| denied("not a JWT with sub and exp"))?
+        .sub;
+    let account = app
+        .accounts
+        .symphony
+        .iter()
+        .find(|a| a.username == subject)
+        .ok_or_else(|| denied("unknown user or bad signature"))?;
+    let key = DecodingKey::from_rsa_pem(account.public_key.as_bytes()).map_err(|_| {
+        Failure::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the account's public key is not an RSA PEM",
+        )
+    })?;
+    let exp = claims(jwt, Some(&key))
+        .map_err(|_| denied("unknown user or bad signature"))?
+        .exp;
+    let now = app.clock.now_ms() / 1000;
+    if exp <= now {
+        return Err(denied("the JWT has expired"));
+    }
+    let max_ahead = app.symphony.max_jwt_ahead.as_secs();
+    if exp > now.saturating_add(max_ahead) {
+        return Err(denied(&format!(
+            "the JWT's exp is more than {max_ahead} s ahead"
+        )));
+    }
+    Ok(account)
+}
+
+/// A login: checks the JWT and issues a token, which `make` names.
+fn login(
+    app: &App,
+    request: Result<Json<AuthenticateRequest>, JsonRejection>,
+    make: fn(String) -> Token,
+) -> Reply {
+    let account = authenticate(app, &body(request)?.token)?;
+    let token = app.tokens.issue(Principal::Symphony {
+        username: account.username.clone(),
+        user_id: account.user_id,
+        entitlements: account.entitlements.clone(),
+    });
+    Ok(json(StatusCode::OK, &make(token)))
+}
+
+/// `POST /login/pubkey/authenticate`: a session token.
+async fn session_login(
+    Shared(app): Shared<Arc<App>>,
+    request: Result<Json<AuthenticateRequest>, JsonRejection>,
+) -> Reply {
+    login(&app, request, Token::session)
+}
+
+/// `POST /relay/pubkey/authenticate`: a key manager token (it also opens the pod).
+async fn key_manager_login(
+    Shared(app): Shared<Arc<App>>,
+    request: Result<Json<AuthenticateRequest>, JsonRejection>,
+) -> Reply {
+    login(&app, request, Token::key_manager)
+}
+
+/// `GET /pod/v2/sessioninfo`: who the session is.
+async fn session_info(bot: Bot) -> Response {
+    let info = UserV2::service_account(bot.user_id, &bot.username, &bot.entitlements);
+    json(StatusCode::OK, &info)
+}
+
+/// `GET /pod/v2/users/presence`: one page of everyone the store knows, by id.
+async fn all_presence(
+    Shared(app): Shared<Arc<App>>,
+    bot: Bot,
+    params: Result<Query<AllPresenceQuery>, QueryRejection>,
+) -> Reply {
+    bot.require(USER_PROVISIONING)?;
+    let page = app.store.page(&query(params)?.page_query())?;
+    Ok(json(StatusCode::OK, &V2Presence::list(&page.items)))
+}
+
+/// Ok for a pod user (a directory user or a service account), else 404.
+fn pod_user(app: &App, uid: u64) -> Result<(), Failure> {
+    let bot = || app.accounts.symphony.iter().any(|a| a.user_id == uid);
+    if app.directory.get(uid).is_some() || bot() {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            StatusCode::NOT_FOUND,
+            format!("user id {uid} cannot be located"),
+        ))
+    }
+}
+
+/// A pod user's presence, `OFFLINE` at timestamp 0 if the store never heard of them.
+fn presence_of(app: &App, uid: u64) -> Response {
+    let presence = app.store.get(&uid).map_or_else(
+        || V2Presence::never_seen(uid),
+        |p| V2Presence::from((uid, &p)),
+    );
+    json(StatusCode::OK, &presence)
+}
+
+/// Sets a pod user's presence and answers it.
+fn set(app: &App, uid: u64, category: Category, mode: SetMode) -> Reply {
+    let presence = app.store.set(&uid, category, mode)?;
+    Ok(json(StatusCode::OK, &V2Presence::from((uid, &presence))))
+}
+
+/// `GET /pod/v2/user/presence`: the caller's own presence.
+async fn own_presence(Shared(app): Shared<Arc<App>>, bot: Bot) -> Response {
+    presence_of(&app, bot.user_id)
+}
+
+/// `POST /pod/v2/user/presence?soft=`: sets the caller's own presence.
+async fn set_own_presence(
+    Shared(app): Shared<Arc<App>>,
+    bot: Bot,
+    params: Result<Query<SetPresenceQuery>, QueryRejection>,
+    request: Result<Json<V2PresenceStatus>, JsonRejection>,
+) -> Reply {
+    let mode = query(params)?.mode();
+    let category = body(request)?.category()?;
+    set(&app, bot.user_id, category, mode)
+}
+
+/// `GET /pod/v3/user/{uid}/presence`: one user's presence (`?local=` is accepted and moot:
+/// every user is local).
+async fn user_presence(
+    Shared(app): Shared<Arc<App>>,
+    _bot: Bot,
+    uid: Result<Path<u64>, PathRejection>,
+) -> Reply {
+    let uid = path(uid)?;
+    pod_user(&app, uid)?;
+    Ok(presence_of(&app, uid))
+}
+
+/// `POST /pod/v3/user/presence?soft=`: sets another user's presence.
+async fn set_user_presence(
+    Shared(app): Shared<Arc<App>>,
+    bot: Bot,
+    params: Result<Query<SetPresenceQuery>, QueryRejection>,
+    request: Result<Json<V2UserPresence>, JsonRejection>,
+) -> Reply {
+    bot.require(USER_PROVISIONING)?;
+    let mode = query(params)?.mode();
+    let request = body(request)?;
+    let uid = request
+        .user_id
+        .ok_or_else(|| Failure::new(StatusCode::BAD_REQUEST, "userId is required"))?;
+    let category = request.category()?;
+    pod_user(&app, uid)?;
+    set(&app, uid, category, mode)
+}
+
+/// A feed id from the path; unknown or malformed is 400.
+fn feed_id(id: Result<Path<String>, PathRejection>) -> Result<FeedId, Failure> {
+    Ok(path(id)?.parse::<FeedId>()?)
+}
+
+/// `POST /pod/v1/presence/feed/create`: a feed starting now.
+async fn create_feed(Shared(app): Shared<Arc<App>>, _bot: Bot) -> Reply {
+    let id = app.store.create_feed()?;
+    Ok(json(StatusCode::OK, &StringId { id: id.to_string() }))
+}
+
+/// `GET /pod/v1/presence/feed/{id}/read`: the changes since the feed's last read; see the
+/// module doc for a feed that fell behind.
+async fn read_feed(
+    Shared(app): Shared<Arc<App>>,
+    _bot: Bot,
+    id: Result<Path<String>, PathRejection>,
+) -> Reply {
+    let max = FEED_READ_MAX.min(app.store.config().max_page);
+    let read = app.store.read_feed(&feed_id(id)?, max)?;
+    let mut response = json(StatusCode::OK, &V2Presence::list(&read.users));
+    if let Some(reason) = read.reason {
+        if let Ok(reason) = HeaderValue::from_str(&format!("{reason:?}")) {
+            response.headers_mut().insert(FEED_FULL_HEADER, reason);
+        }
+    }
+    Ok(response)
+}
+
+/// `POST /pod/v1/presence/feed/{id}/delete`.
+async fn delete_feed(
+    Shared(app): Shared<Arc<App>>,
+    _bot: Bot,
+    id: Result<Path<String>, PathRejection>,
+) -> Reply {
+    let id = feed_id(id)?;
+    app.store.delete_feed(&id)?;
+    Ok(json(StatusCode::OK, &StringId { id: id.to_string() }))
 }
