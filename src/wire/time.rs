@@ -56,7 +56,10 @@ mod tests {
     #[test]
     fn formats_epoch_and_a_known_instant() {
         assert_eq!(format_iso8601(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(format_iso8601(1_795_436_453_123), "2026-11-23T12:40:53.123Z");
+        assert_eq!(
+            format_iso8601(1_795_436_453_123),
+            "2026-11-23T12:40:53.123Z"
+        );
         assert_eq!(format_iso8601(951_782_400_000), "2000-02-29T00:00:00.000Z");
     }
 

@@ -216,8 +216,9 @@ impl Tokens {
                     }),
                 other => return Err(format!("token for unknown dialect {other:?}")),
             };
-            let principal = principal
-                .ok_or_else(|| format!("token for unknown {} account {:?}", t.dialect, t.account))?;
+            let principal = principal.ok_or_else(|| {
+                format!("token for unknown {} account {:?}", t.dialect, t.account)
+            })?;
             advance.push((t.token.clone(), principal));
         }
         Ok(Tokens {

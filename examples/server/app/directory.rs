@@ -36,12 +36,40 @@ pub struct Directory {
 }
 
 const FIRST: [&str; 16] = [
-    "Ada", "Alan", "Barbara", "Claude", "Donald", "Edsger", "Frances", "Grace", "John", "Katherine",
-    "Leslie", "Margaret", "Niklaus", "Radia", "Tony", "Yukihiro",
+    "Ada",
+    "Alan",
+    "Barbara",
+    "Claude",
+    "Donald",
+    "Edsger",
+    "Frances",
+    "Grace",
+    "John",
+    "Katherine",
+    "Leslie",
+    "Margaret",
+    "Niklaus",
+    "Radia",
+    "Tony",
+    "Yukihiro",
 ];
 const LAST: [&str; 16] = [
-    "Lovelace", "Turing", "Liskov", "Shannon", "Knuth", "Dijkstra", "Allen", "Hopper", "Backus",
-    "Johnson", "Lamport", "Hamilton", "Wirth", "Perlman", "Hoare", "Matsumoto",
+    "Lovelace",
+    "Turing",
+    "Liskov",
+    "Shannon",
+    "Knuth",
+    "Dijkstra",
+    "Allen",
+    "Hopper",
+    "Backus",
+    "Johnson",
+    "Lamport",
+    "Hamilton",
+    "Wirth",
+    "Perlman",
+    "Hoare",
+    "Matsumoto",
 ];
 
 /// Meteor's `Random.id` alphabet, which Rocket.Chat's ids use.
@@ -60,7 +88,11 @@ impl User {
         let id = FIRST_ID + n as u64;
         let (first, last) = (FIRST[n % 16], LAST[(n / 16) % 16]);
         let round = n / 256;
-        let suffix = if round == 0 { String::new() } else { format!(".{round}") };
+        let suffix = if round == 0 {
+            String::new()
+        } else {
+            format!(".{round}")
+        };
         let mut bits = mix(id);
         let rc_id = (0..17)
             .map(|i| {
@@ -104,7 +136,11 @@ impl Directory {
         users.sort_by_key(|u| u.id);
         users.dedup_by_key(|u| u.id);
         let index = |f: fn(&User) -> &String| {
-            users.iter().enumerate().map(|(i, u)| (f(u).clone(), i)).collect()
+            users
+                .iter()
+                .enumerate()
+                .map(|(i, u)| (f(u).clone(), i))
+                .collect()
         };
         Directory {
             by_rc: index(|u| &u.rc_id),
