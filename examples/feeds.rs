@@ -74,7 +74,7 @@ fn main() -> Result<(), presence_store::Error> {
     println!(
         "user 5 with Teams primary: {} {:?}",
         p.category,
-        p.message.as_deref()
+        p.message()
     );
     Ok(())
 }

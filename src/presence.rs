@@ -126,9 +126,15 @@ pub enum SetMode {
 
 /// A user's presence as the store holds it.
 ///
-/// Marked `non_exhaustive`: later layers add fields (status message, definition, source).
+/// Marked `non_exhaustive`: later layers may add details. The rare details (status message,
+/// definition, primary source) sit behind one shared pointer, `None` for most users, so a
+/// presence is 32 bytes and reading one copies no string and counts no reference.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(from = "wire::PresenceFields", into = "wire::PresenceFields")
+)]
 #[non_exhaustive]
 pub struct Presence {
     /// What others see (the effective category).
@@ -141,33 +147,106 @@ pub struct Presence {
     pub updated_at: u64,
     /// Shard-local sequence number of the last visible change; grows with every change of the user.
     pub version: u64,
-    /// The user's status message (Genesys `message`), if any.
-    pub message: Option<Arc<str>>,
-    /// The presence definition the category was set by (Genesys), if it was set by one.
-    pub definition: Option<DefinitionId>,
-    /// The user's primary source when it is not the built-in `PURECLOUD`: then `category`,
-    /// `message` and `definition` are that source's.
-    pub source: Option<SourceId>,
+    /// Message, definition and source; `None` when all three are.
+    pub(crate) detail: Option<Arc<Detail>>,
+}
+
+/// The rarer parts of a presence, shared between the store and the presences it hands out.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub(crate) struct Detail {
+    pub(crate) message: Option<Arc<str>>,
+    pub(crate) definition: Option<DefinitionId>,
+    pub(crate) source: Option<SourceId>,
+}
+
+impl Detail {
+    /// The detail to store: `None` when it holds nothing, so equal presences compare equal.
+    pub(crate) fn shared(self) -> Option<Arc<Detail>> {
+        (self != Detail::default()).then(|| Arc::new(self))
+    }
 }
 
 impl Presence {
+    /// The user's status message (Genesys `message`), if any.
+    pub fn message(&self) -> Option<&str> {
+        self.detail.as_ref()?.message.as_deref()
+    }
+
+    /// The presence definition the category was set by (Genesys), if it was set by one.
+    pub fn definition(&self) -> Option<&DefinitionId> {
+        self.detail.as_ref()?.definition.as_ref()
+    }
+
+    /// The user's primary source when it is not the built-in `PURECLOUD`: then `category`,
+    /// `message` and `definition` are that source's.
+    pub fn source(&self) -> Option<&SourceId> {
+        self.detail.as_ref()?.source.as_ref()
+    }
+
     /// Whether others see the same in both (everything but when and in which change).
     pub(crate) fn same_view(&self, other: &Presence) -> bool {
-        (
-            self.category,
-            self.requested,
-            self.activity,
-            &self.message,
-            &self.definition,
-            &self.source,
-        ) == (
-            other.category,
-            other.requested,
-            other.activity,
-            &other.message,
-            &other.definition,
-            &other.source,
-        )
+        (self.category, self.requested, self.activity, &self.detail)
+            == (
+                other.category,
+                other.requested,
+                other.activity,
+                &other.detail,
+            )
+    }
+}
+
+/// Presence's serialized form: every field by name, as flat as the struct reads.
+#[cfg(feature = "serde")]
+mod wire {
+    use super::*;
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    pub(super) struct PresenceFields {
+        category: Category,
+        requested: Category,
+        activity: Activity,
+        updated_at: u64,
+        version: u64,
+        #[serde(default)]
+        message: Option<Arc<str>>,
+        #[serde(default)]
+        definition: Option<DefinitionId>,
+        #[serde(default)]
+        source: Option<SourceId>,
+    }
+
+    impl From<PresenceFields> for Presence {
+        fn from(f: PresenceFields) -> Presence {
+            Presence {
+                category: f.category,
+                requested: f.requested,
+                activity: f.activity,
+                updated_at: f.updated_at,
+                version: f.version,
+                detail: Detail {
+                    message: f.message,
+                    definition: f.definition,
+                    source: f.source,
+                }
+                .shared(),
+            }
+        }
+    }
+
+    impl From<Presence> for PresenceFields {
+        fn from(p: Presence) -> PresenceFields {
+            let detail = p.detail.as_deref().cloned().unwrap_or_default();
+            PresenceFields {
+                category: p.category,
+                requested: p.requested,
+                activity: p.activity,
+                updated_at: p.updated_at,
+                version: p.version,
+                message: detail.message,
+                definition: detail.definition,
+                source: detail.source,
+            }
+        }
     }
 }
 

@@ -16,6 +16,7 @@ use ahash::RandomState;
 
 use crate::feed::Subscriber;
 use crate::log::{Entry, Log};
+use crate::presence::Detail;
 use crate::session::{aggregate, Aging, Session, Timeouts, Wheel, MAX_TIME, NOT_SCHEDULED};
 use crate::table::SlotTable;
 use crate::{
@@ -30,7 +31,7 @@ const MORE_SESSIONS: u8 = 2;
 const EXTRAS: u8 = 4;
 
 /// The rarer parts of a user's state, kept beside the record so records stay small.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 struct Extra {
     /// The default source's status message.
     message: Option<Arc<str>>,
@@ -40,6 +41,8 @@ struct Extra {
     primary: Option<SourceId>,
     /// Presences from sources other than the default.
     sources: Vec<SourcePresence>,
+    /// What others see of the above, built once per edit so reads only share it.
+    shown: Option<Arc<Detail>>,
 }
 
 /// A user's presence as a source other than the default sets it.
@@ -55,6 +58,39 @@ pub(crate) struct SourcePresence {
 impl Extra {
     fn of_source(&self, source: &SourceId) -> Option<&SourcePresence> {
         self.sources.iter().find(|p| p.source == *source)
+    }
+
+    /// The primary source's presence, when the primary is not the default and has set one.
+    fn of_primary(&self) -> Option<&SourcePresence> {
+        self.of_source(self.primary.as_ref()?)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.message.is_none()
+            && self.definition.is_none()
+            && self.primary.is_none()
+            && self.sources.is_empty()
+    }
+
+    /// The default source's details.
+    fn own(&self) -> Detail {
+        Detail {
+            message: self.message.clone(),
+            definition: self.definition.clone(),
+            source: None,
+        }
+    }
+
+    /// What others see: the primary source's details, the default's if it has set none.
+    fn view(&self) -> Option<Arc<Detail>> {
+        let detail = match self.of_primary() {
+            Some(p) => p.detail(self.primary.clone()),
+            None => Detail {
+                source: self.primary.clone(),
+                ..self.own()
+            },
+        };
+        detail.shared()
     }
 }
 
@@ -120,22 +156,21 @@ impl<K> Record<K> {
             activity: self.activity,
             updated_at: self.updated_at,
             version: self.version,
-            message: None,
-            definition: None,
-            source: None,
+            detail: None,
         }
     }
 }
 
-/// Shows a source's presence in place of the default's.
-fn apply_source(presence: &mut Presence, p: &SourcePresence) {
-    presence.category = p.category;
-    presence.requested = p.category;
-    presence.message.clone_from(&p.message);
-    presence.definition = Some(p.definition.clone());
-}
-
 impl SourcePresence {
+    /// This source's details, shown as from `source`.
+    fn detail(&self, source: Option<SourceId>) -> Detail {
+        Detail {
+            message: self.message.clone(),
+            definition: Some(self.definition.clone()),
+            source,
+        }
+    }
+
     /// Whether both set the same (whenever they were set).
     fn same_as(&self, other: &SourcePresence) -> bool {
         (&self.definition, self.category, &self.message)
@@ -240,13 +275,10 @@ impl<K: Key> Shard<K> {
         let Some(extra) = self.extras.get(&slot) else {
             return;
         };
-        presence.message.clone_from(&extra.message);
-        presence.definition.clone_from(&extra.definition);
-        if let Some(primary) = &extra.primary {
-            if let Some(p) = extra.of_source(primary) {
-                apply_source(presence, p);
-            }
-            presence.source = Some(primary.clone());
+        presence.detail.clone_from(&extra.shown);
+        if let Some(p) = extra.of_primary() {
+            presence.category = p.category;
+            presence.requested = p.category;
         }
     }
 
@@ -258,9 +290,10 @@ impl<K: Key> Shard<K> {
         }
         let p = self.extra(slot)?.of_source(source)?;
         let mut presence = self.records[slot as usize].base_presence();
-        apply_source(&mut presence, p);
+        presence.category = p.category;
+        presence.requested = p.category;
         presence.updated_at = p.updated_at;
-        presence.source = Some(source.clone());
+        presence.detail = p.detail(Some(source.clone())).shared();
         Some(presence)
     }
 
@@ -268,8 +301,7 @@ impl<K: Key> Shard<K> {
     pub(crate) fn own_presence(&self, slot: u32) -> Presence {
         let mut presence = self.records[slot as usize].base_presence();
         if let Some(extra) = self.extra(slot) {
-            presence.message.clone_from(&extra.message);
-            presence.definition.clone_from(&extra.definition);
+            presence.detail = extra.own().shared();
         }
         presence
     }
@@ -325,6 +357,7 @@ impl<K: Key> Shard<K> {
 
     /// Sets a user's requested category (by `definition` if given), adding the user if new.
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub(crate) fn set(
         &mut self,
         hash: u64,
@@ -347,6 +380,23 @@ impl<K: Key> Shard<K> {
             }
             return Ok(self.presence(slot));
         }
+        self.set_detailed(slot, added, category, mode, definition, clock, limits)
+    }
+
+    /// The rest of `set`: a user with extras, or a set by definition.
+    #[allow(clippy::too_many_arguments)]
+    #[cold]
+    #[inline(never)]
+    fn set_detailed(
+        &mut self,
+        slot: u32,
+        added: bool,
+        category: Category,
+        mode: SetMode,
+        definition: Option<DefinitionId>,
+        clock: &dyn Clock,
+        limits: &Limits,
+    ) -> Result<Presence, Error> {
         let before = self.presence(slot);
         self.records[slot as usize].request(category, mode);
         self.edit_extra(slot, |e| e.definition = definition);
@@ -466,10 +516,11 @@ impl<K: Key> Shard<K> {
         let rec = &mut self.records[slot as usize];
         let extra = self.extras.entry(slot).or_default();
         edit(extra);
-        if *extra == Extra::default() {
+        if extra.is_empty() {
             self.extras.remove(&slot);
             rec.flags &= !EXTRAS;
         } else {
+            extra.shown = extra.view();
             rec.flags |= EXTRAS;
         }
     }
@@ -599,6 +650,7 @@ impl<K: Key> Shard<K> {
 
     /// Drops log entries older than the window or over capacity, freeing tombstones whose last
     /// entry goes.
+    #[inline]
     pub(crate) fn prune(&mut self, now: u64, limits: &Limits) {
         while let Some((seq, entry)) = self.log.front() {
             let expired = entry.ts.saturating_add(limits.window) <= now;
@@ -625,13 +677,21 @@ impl<K: Key> Shard<K> {
     }
 
     /// The slot of `key`, adding the user (or reviving its tombstone) if needed; `true` if added.
+    #[inline]
     fn upsert(&mut self, hash: u64, key: &K) -> Result<(u32, bool), Error> {
-        if let Some(slot) = self.find(hash, key) {
-            let rec = &mut self.records[slot as usize];
-            if !rec.is_removed() {
-                return Ok((slot, false));
-            }
-            rec.revive();
+        let found = self.find(hash, key);
+        match found {
+            Some(slot) if !self.records[slot as usize].is_removed() => Ok((slot, false)),
+            _ => self.add(hash, key, found),
+        }
+    }
+
+    /// Adds `key`, reviving its tombstone at `found` if it has one (the rare half of `upsert`).
+    #[cold]
+    #[inline(never)]
+    fn add(&mut self, hash: u64, key: &K, found: Option<u32>) -> Result<(u32, bool), Error> {
+        if let Some(slot) = found {
+            self.records[slot as usize].revive();
             self.index.insert(key.clone(), slot);
             self.live += 1;
             self.tombstones -= 1;
@@ -661,6 +721,7 @@ impl<K: Key> Shard<K> {
     }
 
     /// Logs a visible change of the record at `slot` and offers it to subscribers.
+    #[inline]
     fn commit(&mut self, slot: u32, now: u64, limits: &Limits) {
         let seq = self.log.push(now, slot);
         let rec = &mut self.records[slot as usize];
@@ -673,6 +734,8 @@ impl<K: Key> Shard<K> {
     }
 
     /// Offers the change `seq` of the record at `slot` to every subscriber.
+    #[cold]
+    #[inline(never)]
     fn publish(&mut self, slot: u32, seq: u64) {
         let key = &self.records[slot as usize].key;
         for sub in &self.subscribers {
@@ -901,6 +964,7 @@ mod snapshot {
             }
             let (slot, _) = self.upsert(hash, &user.user)?;
             let own = user.own;
+            let detail = own.detail.as_deref().cloned().unwrap_or_default();
             let mut sessions = user.sessions.iter();
             let rec = &mut self.records[slot as usize];
             rec.requested = own.requested;
@@ -934,8 +998,8 @@ mod snapshot {
                 })
                 .collect();
             self.edit_extra(slot, |e| {
-                e.message = own.message;
-                e.definition = own.definition;
+                e.message = detail.message;
+                e.definition = detail.definition;
                 e.primary = user.primary;
                 e.sources = sources;
             });

@@ -275,13 +275,10 @@ fn a_status_message_is_a_logged_visible_change() {
     s.set(&1, Category::Busy, SetMode::Hard).unwrap();
     let c = s.cursor();
     let p = s.set_message(&1, "in a call until 3").unwrap();
-    assert_eq!(p.message.as_deref(), Some("in a call until 3"));
-    assert_eq!(
-        s.get(&1).unwrap().message.as_deref(),
-        Some("in a call until 3")
-    );
+    assert_eq!(p.message(), Some("in a call until 3"));
+    assert_eq!(s.get(&1).unwrap().message(), Some("in a call until 3"));
     let d = s.changes_since(&Since::Cursor(c));
-    assert_eq!(d.users[0].1.message.as_deref(), Some("in a call until 3"));
+    assert_eq!(d.users[0].1.message(), Some("in a call until 3"));
     // The same message again changes nothing; an empty one clears it.
     let c = s.cursor();
     assert_eq!(
@@ -289,12 +286,12 @@ fn a_status_message_is_a_logged_visible_change() {
         p.version
     );
     assert!(s.changes_since(&Since::Cursor(c)).users.is_empty());
-    assert_eq!(s.set_message(&1, "").unwrap().message, None);
+    assert_eq!(s.set_message(&1, "").unwrap().message(), None);
     // Removal forgets it.
     s.set_message(&1, "bye").unwrap();
     s.remove(&1);
     assert_eq!(
-        s.set(&1, Category::Busy, SetMode::Hard).unwrap().message,
+        s.set(&1, Category::Busy, SetMode::Hard).unwrap().message(),
         None
     );
 }

@@ -36,15 +36,15 @@ fn setting_by_definition_keeps_its_id_and_maps_the_category() {
         .unwrap();
     let p = s.set_definition(&1, &lunch.id, SetMode::Hard).unwrap();
     assert_eq!(
-        (p.category, p.definition.as_ref()),
+        (p.category, p.definition()),
         (Category::Away, Some(&lunch.id))
     );
     // A plain set forgets the definition; a system definition works like any other.
     let p = s.set(&1, Category::Busy, SetMode::Hard).unwrap();
-    assert_eq!(p.definition, None);
+    assert_eq!(p.definition().cloned(), None);
     let p = s.set_definition(&1, &id("MEETING"), SetMode::Hard).unwrap();
     assert_eq!(
-        (p.category, p.definition),
+        (p.category, p.definition().cloned()),
         (Category::InAMeeting, Some(id("MEETING")))
     );
 }
@@ -64,7 +64,7 @@ fn a_change_of_definition_alone_is_a_logged_visible_change() {
     assert_eq!(p.category, Category::Busy);
     let d = s.changes_since(&Since::Cursor(c));
     assert_eq!(d.users.len(), 1);
-    assert_eq!(d.users[0].1.definition, Some(b.id.clone()));
+    assert_eq!(d.users[0].1.definition().cloned(), Some(b.id.clone()));
     // The same again is no change.
     let c = s.cursor();
     s.set_definition(&1, &b.id, SetMode::Hard).unwrap();
@@ -106,7 +106,7 @@ fn others_see_the_primary_sources_presence() {
         .set_source_presence(&1, &teams.id, &id("BUSY"), Some("in a call"))
         .unwrap();
     assert_eq!(
-        (p.category, p.message.as_deref()),
+        (p.category, p.message()),
         (Category::Busy, Some("in a call"))
     );
     assert_eq!(s.get(&1).unwrap().category, Category::Available);
@@ -116,19 +116,25 @@ fn others_see_the_primary_sources_presence() {
     let c = s.cursor();
     let p = s.set_primary_source(&1, &teams.id).unwrap();
     assert_eq!(
-        (p.category, p.message.as_deref(), p.source.as_ref()),
+        (p.category, p.message(), p.source()),
         (Category::Busy, Some("in a call"), Some(&teams.id))
     );
     assert_eq!(s.changes_since(&Since::Cursor(c)).users.len(), 1);
     assert_eq!(s.primary_source(&1), Some(teams.id.clone()));
     // Sessions keep acting on the default source, which still holds its own presence.
     let own = s.source_presence(&1, &purecloud()).unwrap();
-    assert_eq!((own.category, own.source), (Category::Available, None));
+    assert_eq!(
+        (own.category, own.source().cloned()),
+        (Category::Available, None)
+    );
     // Back to the default.
     let p = s
         .set_primary_source(&1, &SourceId::new("purecloud").unwrap())
         .unwrap();
-    assert_eq!((p.category, p.source), (Category::Available, None));
+    assert_eq!(
+        (p.category, p.source().cloned()),
+        (Category::Available, None)
+    );
 }
 
 #[test]
@@ -138,7 +144,7 @@ fn the_default_source_presence_is_a_hard_set_by_definition_with_a_message() {
         .set_source_presence(&1, &purecloud(), &id("AWAY"), Some("back at 2"))
         .unwrap();
     assert_eq!(
-        (p.category, p.definition.clone(), p.message.as_deref()),
+        (p.category, p.definition().cloned(), p.message()),
         (Category::Away, Some(id("AWAY")), Some("back at 2"))
     );
     assert_eq!(s.get(&1).unwrap(), p);
@@ -169,7 +175,10 @@ fn deleting_a_source_moves_its_users_back_to_the_default_and_logs_it() {
     assert_eq!(changed, [0, 1, 2, 3, 4]);
     for u in 0..10 {
         let p = s.get(&u).unwrap();
-        assert_eq!((p.category, p.source), (Category::Available, None));
+        assert_eq!(
+            (p.category, p.source().cloned()),
+            (Category::Available, None)
+        );
         assert_eq!(s.source_presence(&u, &cal.id), None);
     }
     assert!(matches!(
@@ -212,7 +221,7 @@ fn bad_source_calls_are_errors_that_change_nothing() {
         s.set_source_presence(&1, &purecloud(), &id("BUSY"), Some(&long)),
         Err(Error::MessageTooLong { .. })
     ));
-    assert_eq!(s.get(&1).unwrap().message, None);
+    assert_eq!(s.get(&1).unwrap().message(), None);
 }
 
 #[test]
@@ -225,6 +234,6 @@ fn removing_a_user_forgets_its_sources_and_definition() {
     s.set_primary_source(&1, &teams.id).unwrap();
     s.remove(&1).unwrap();
     let p = s.set(&1, Category::Busy, SetMode::Hard).unwrap();
-    assert_eq!((p.definition, p.source), (None, None));
+    assert_eq!((p.definition().cloned(), p.source().cloned()), (None, None));
     assert_eq!(s.source_presence(&1, &teams.id), None);
 }

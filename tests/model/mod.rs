@@ -1067,9 +1067,9 @@ impl<K: Ord + Clone + Debug> Versions<K> {
             got.requested,
             got.activity,
             got.updated_at,
-            got.message.as_deref(),
-            got.definition.as_ref().map(|d| d.as_str()),
-            got.source.as_ref().map(|s| s.as_str()),
+            got.message(),
+            got.definition().map(|d| d.as_str()),
+            got.source().map(|s| s.as_str()),
         );
         let exp_view = (
             v.category,
