@@ -528,8 +528,7 @@ impl PresenceDefinition {
     pub fn from_presence(presence: &Presence, definition: Option<&Definition>) -> Self {
         let fallback = SystemPresence::from_category(presence.category);
         let set = presence
-            .definition
-            .as_ref()
+            .definition()
             .filter(|_| presence.category == presence.requested);
         let (id, system) = match set {
             Some(id) => {
@@ -605,7 +604,7 @@ impl UserPresence {
     ) -> Self {
         UserPresence {
             presence_definition: Some(PresenceDefinition::from_presence(presence, definition)),
-            message: presence.message.as_deref().map(str::to_owned),
+            message: presence.message().map(str::to_owned),
             modified_date: Some(format_iso8601(presence.updated_at)),
             ..UserPresence::offline(user_id, source, primary)
         }
@@ -806,8 +805,7 @@ mod tests {
     fn shown(store: &PresenceStore<u64>, user: u64) -> PresenceDefinition {
         let p = store.get(&user).unwrap();
         let def = p
-            .definition
-            .as_ref()
+            .definition()
             .and_then(|id| store.definition(id).ok());
         PresenceDefinition::from_presence(&p, def.as_ref())
     }
@@ -910,7 +908,7 @@ mod tests {
             .unwrap();
         s.set_message(&5, "on the phones").unwrap();
         let p = s.get(&5).unwrap();
-        let def = s.definition(p.definition.as_ref().unwrap()).unwrap();
+        let def = s.definition(p.definition().unwrap()).unwrap();
         let up =
             UserPresence::from_presence(&p, "u-5", &SourceId::default_source(), true, Some(&def));
         assert_eq!(

@@ -228,9 +228,7 @@ mod tests {
             activity: crate::Activity::Active,
             updated_at,
             version: 1,
-            message: None,
-            definition: None,
-            source: None,
+            detail: None,
         }
     }
 

@@ -695,8 +695,7 @@ fn presence_of(app: &App, user: &User, source: &SourceId) -> UserPresence {
     match app.store.source_presence(&user.id, source) {
         Some(p) => {
             let def = p
-                .definition
-                .as_ref()
+                .definition()
                 .and_then(|id| app.store.definition(id).ok());
             UserPresence::from_presence(&p, &user.genesys_id, source, primary, def.as_ref())
         }
@@ -767,11 +766,11 @@ fn check_patch(
     let write = match (definition, body.message.clone()) {
         (Some(def), message) => Write::Presence(
             def.id,
-            message.or_else(|| current().and_then(|p| p.message).map(|m| m.to_string())),
+            message.or_else(|| current().and_then(|p| p.message().map(str::to_owned))),
         ),
         (None, Some(message)) if source.id.is_default() => Write::Message(message),
         (None, Some(message)) => {
-            let def = current().and_then(|p| p.definition).ok_or_else(|| {
+            let def = current().and_then(|p| p.definition().cloned()).ok_or_else(|| {
                 bad_request("presenceDefinition.id is required for this source's first presence")
             })?;
             Write::Presence(def, Some(message))
