@@ -105,7 +105,6 @@ impl Accounts {
     /// and a token issued in advance for each.
     pub fn demo(directory: &Directory) -> Accounts {
         let first = directory.users().first();
-        let rc_user = first.map(|u| u.username.clone()).unwrap_or_default();
         let token = |dialect: &str, account: &str, token: &str| IssuedToken {
             dialect: dialect.into(),
             account: account.into(),
@@ -138,11 +137,15 @@ impl Accounts {
                 client_id: "demo-client".into(),
                 client_secret: "demo-secret".into(),
             }],
-            tokens: vec![
-                token("symphony", "presence-bot", DEMO_SYMPHONY_TOKEN),
-                token("rocketchat", &rc_user, DEMO_ROCKETCHAT_TOKEN),
-                token("genesys", "demo-client", DEMO_GENESYS_TOKEN),
-            ],
+            // With no directory users there is no Rocket.Chat account to issue a token for.
+            tokens: [
+                Some(token("symphony", "presence-bot", DEMO_SYMPHONY_TOKEN)),
+                first.map(|u| token("rocketchat", &u.username, DEMO_ROCKETCHAT_TOKEN)),
+                Some(token("genesys", "demo-client", DEMO_GENESYS_TOKEN)),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
         }
     }
 }
