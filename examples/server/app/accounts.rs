@@ -269,7 +269,8 @@ impl Tokens {
                 Principal::Genesys { client_id } => writeln!(
                     out,
                     "  Genesys    ({client_id}):  curl -H 'Authorization: Bearer {token}' \
-                     'http://{addr}/api/v2/systempresences'"
+                     'http://{addr}/api/v2/users/{}/presences/purecloud'",
+                    directory.users().first().map_or("?", |u| u.genesys_id.as_str()),
                 ),
             };
         }

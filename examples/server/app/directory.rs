@@ -96,8 +96,9 @@ impl User {
         let mut bits = mix(id);
         let rc_id = (0..17)
             .map(|i| {
+                // 64 bits give 10 letters and change; the rest come from fresh bits.
                 if i == 10 {
-                    bits = mix(bits);
+                    bits = mix(id ^ 0x9e37_79b9_7f4a_7c15);
                 }
                 let c = RC_ALPHABET[(bits % RC_ALPHABET.len() as u64) as usize];
                 bits /= RC_ALPHABET.len() as u64;
