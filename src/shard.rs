@@ -907,6 +907,11 @@ mod snapshot {
     use super::*;
     use crate::snapshot::{SessionSnapshot, SourcePresenceSnapshot, UserSnapshot};
 
+    /// The highest version a snapshot may hold: far past what any store reaches (2^62 changes
+    /// of one shard), and far enough below `u64::MAX` that the restored log's sequences, which
+    /// resume above it, cannot overflow.
+    const MAX_RESTORED_VERSION: u64 = 1 << 62;
+
     impl<K: Key> Shard<K> {
         /// Appends this shard's users, in key order, to `out`.
         pub(crate) fn snapshot_users(&self, out: &mut Vec<UserSnapshot<K>>) {
@@ -953,6 +958,14 @@ mod snapshot {
             if self.find(hash, &user.user).is_some() {
                 return Err(Error::InvalidSnapshot {
                     reason: format!("user {:?} appears twice", user.user),
+                });
+            }
+            if user.own.version > MAX_RESTORED_VERSION {
+                return Err(Error::InvalidSnapshot {
+                    reason: format!(
+                        "user {:?} has version {}, past what any store reaches (2^62)",
+                        user.user, user.own.version
+                    ),
                 });
             }
             let mut ids: Vec<u64> = user.sessions.iter().map(|s| s.id).collect();

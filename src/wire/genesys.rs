@@ -804,9 +804,7 @@ mod tests {
 
     fn shown(store: &PresenceStore<u64>, user: u64) -> PresenceDefinition {
         let p = store.get(&user).unwrap();
-        let def = p
-            .definition()
-            .and_then(|id| store.definition(id).ok());
+        let def = p.definition().and_then(|id| store.definition(id).ok());
         PresenceDefinition::from_presence(&p, def.as_ref())
     }
 

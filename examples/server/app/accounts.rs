@@ -270,7 +270,10 @@ impl Tokens {
                     out,
                     "  Genesys    ({client_id}):  curl -H 'Authorization: Bearer {token}' \
                      'http://{addr}/api/v2/users/{}/presences/purecloud'",
-                    directory.users().first().map_or("?", |u| u.genesys_id.as_str()),
+                    directory
+                        .users()
+                        .first()
+                        .map_or("?", |u| u.genesys_id.as_str()),
                 ),
             };
         }

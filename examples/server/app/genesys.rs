@@ -694,9 +694,7 @@ fn presence_of(app: &App, user: &User, source: &SourceId) -> UserPresence {
     let primary = primary_source(app, user.id) == *source;
     match app.store.source_presence(&user.id, source) {
         Some(p) => {
-            let def = p
-                .definition()
-                .and_then(|id| app.store.definition(id).ok());
+            let def = p.definition().and_then(|id| app.store.definition(id).ok());
             UserPresence::from_presence(&p, &user.genesys_id, source, primary, def.as_ref())
         }
         None => UserPresence::offline(&user.genesys_id, source, primary),
@@ -770,9 +768,13 @@ fn check_patch(
         ),
         (None, Some(message)) if source.id.is_default() => Write::Message(message),
         (None, Some(message)) => {
-            let def = current().and_then(|p| p.definition().cloned()).ok_or_else(|| {
-                bad_request("presenceDefinition.id is required for this source's first presence")
-            })?;
+            let def = current()
+                .and_then(|p| p.definition().cloned())
+                .ok_or_else(|| {
+                    bad_request(
+                        "presenceDefinition.id is required for this source's first presence",
+                    )
+                })?;
             Write::Presence(def, Some(message))
         }
         (None, None) => Write::Nothing,
