@@ -262,24 +262,28 @@ impl<K: Key> Shard<K> {
     #[inline]
     pub(crate) fn presence(&self, slot: u32) -> Presence {
         let rec = &self.records[slot as usize];
-        let mut presence = rec.base_presence();
+        // Built in place on the common path: the rare one is a call of its own, so the
+        // presence never needs an address on the stack.
         if rec.flags & EXTRAS != 0 {
-            self.add_extras(slot, &mut presence);
+            return self.presence_with_extras(rec, slot);
         }
-        presence
+        rec.base_presence()
     }
 
-    /// Fills in what the side table holds (the rare case, kept out of line).
+    /// The presence of a user with extras: the side table's details, and the primary source's
+    /// category when it has set one.
     #[cold]
-    fn add_extras(&self, slot: u32, presence: &mut Presence) {
-        let Some(extra) = self.extras.get(&slot) else {
-            return;
-        };
-        presence.detail.clone_from(&extra.shown);
-        if let Some(p) = extra.of_primary() {
-            presence.category = p.category;
-            presence.requested = p.category;
+    #[inline(never)]
+    fn presence_with_extras(&self, rec: &Record<K>, slot: u32) -> Presence {
+        let mut presence = rec.base_presence();
+        if let Some(extra) = self.extras.get(&slot) {
+            presence.detail.clone_from(&extra.shown);
+            if let Some(p) = extra.of_primary() {
+                presence.category = p.category;
+                presence.requested = p.category;
+            }
         }
+        presence
     }
 
     /// The presence of the user at `slot` as `source` sets it; `None` for a source other than
