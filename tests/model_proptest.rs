@@ -7,7 +7,9 @@
 //! Setups vary the shard count (1, 4, 16), the session timeouts (including `idle_after` above
 //! the TTL), the delta window (wide, or 1 s / 5 s so that log pruning and the `OutsideWindow` and
 //! `LogPruned` fallbacks come up) and, with one shard, a tiny log capacity (where the model knows
-//! exactly what was pruned). 256 cases per property by default; `PROPTEST_CASES` changes it.
+//! exactly what was pruned). 256 cases per property by default; `PROPTEST_CASES` changes it. A
+//! failing case, shrunk, is saved in `proptest-regressions/model_proptest.txt` and replayed first
+//! on every run.
 
 mod model;
 
@@ -23,7 +25,7 @@ use presence_store::{
 };
 use proptest::prelude::*;
 use proptest::sample::select;
-use proptest::test_runner::TestCaseError;
+use proptest::test_runner::{FileFailurePersistence, TestCaseError};
 
 const USERS: u8 = 20;
 const SESSIONS: [u64; 3] = [0, 7, u64::MAX];
@@ -467,8 +469,23 @@ fn cases() -> u32 {
         .unwrap_or(256)
 }
 
+/// Where a failing case is saved, shrunk, to be replayed first on every later run: the crate's
+/// `proptest-regressions/` (proptest's default would put it beside this file, as no `lib.rs`
+/// is found above `tests/`).
+const REGRESSIONS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/proptest-regressions/model_proptest.txt"
+);
+
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(REGRESSIONS))),
+        ..ProptestConfig::with_cases(cases())
+    }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(cases()))]
+    #![proptest_config(config())]
 
     #[test]
     fn store_matches_model_u64_keys(

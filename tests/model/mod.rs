@@ -8,9 +8,10 @@
 //! [`Versions`] checks that the store's versions of each user grow exactly when those do.
 //!
 //! Beyond sessions and sets, it covers the later layers on the same log: status messages,
-//! presence definitions, presence sources with a primary source per user, and feeds. It cannot
-//! predict the ids the store generates (definitions, sources, feeds): the test creates them in
-//! the store and hands the model the ids the store chose.
+//! presence definitions, presence sources with a primary source per user, feeds, and a snapshot
+//! restored into a new store. It cannot predict the ids the store generates (definitions,
+//! sources, feeds): the test creates them in the store and hands the model the ids the store
+//! chose.
 //!
 //! Include it from a test file with `mod model;`.
 
@@ -312,6 +313,17 @@ pub struct Model<K> {
     pub feeds: BTreeMap<usize, ModelFeed>,
     /// Feeds created so far.
     pub feeds_created: usize,
+    /// The last restore, if the store was restored from a snapshot (see [`Model::restore`]).
+    pub restored: Option<Restored>,
+}
+
+/// When the store was last restored from a snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Restored {
+    /// The number of changes logged before it: the restored store's log holds none of them.
+    pub changes: usize,
+    /// The time of the restore, in ms: the restored log reaches back to it and no further.
+    pub at: u64,
 }
 
 impl<K: Ord + Clone + Debug> Model<K> {
@@ -336,6 +348,7 @@ impl<K: Ord + Clone + Debug> Model<K> {
             sources: BTreeMap::new(),
             feeds: BTreeMap::new(),
             feeds_created: 0,
+            restored: None,
         }
     }
 
@@ -604,6 +617,23 @@ impl<K: Ord + Clone + Debug> Model<K> {
         Ok(self.get(key).unwrap())
     }
 
+    // ---- snapshot and restore ----
+
+    /// A snapshot taken now, restored into a new store on the same clock: every user (sessions,
+    /// presences from every source, primary source, versions), the sources and the definitions
+    /// stay as they are, and nothing is logged. Feeds go (a feed lives in its store, not in the
+    /// snapshot). The new store's log starts empty now, so a time delta from now or earlier is
+    /// the full list (`LogPruned`); a cursor of the old store is another store's
+    /// (`ForeignCursor`), which the caller checks, since a `ModelCursor` does not say which store
+    /// it was taken from.
+    pub fn restore(&mut self) {
+        self.feeds.clear();
+        self.restored = Some(Restored {
+            changes: self.log.len(),
+            at: self.now,
+        });
+    }
+
     // ---- feeds ----
 
     /// Creates a feed that starts after every change so far; returns its number.
@@ -860,6 +890,9 @@ impl<K: Ord + Clone + Debug> Model<K> {
         if self.now - t >= self.config.delta_window {
             return self.full(FullReason::OutsideWindow);
         }
+        if self.restored.is_some_and(|r| t <= r.at) {
+            return self.full(FullReason::LogPruned);
+        }
         ModelDelta {
             users: self.latest_where(|_, c| c.at >= t),
             full: false,
@@ -1057,6 +1090,12 @@ impl<K: Ord + Clone + Debug> Versions<K> {
         Versions {
             seen: BTreeMap::new(),
         }
+    }
+
+    /// Forgets the versions seen for `key`, so that its next version is checked against none
+    /// before it.
+    pub fn forget(&mut self, key: &K) {
+        self.seen.remove(key);
     }
 
     /// Compares a presence the store gave for `key` with what the model expects.
