@@ -911,12 +911,12 @@ mod snapshot {
     use super::*;
     use crate::snapshot::{SessionSnapshot, SourcePresenceSnapshot, UserSnapshot};
 
-    /// The highest version a snapshot may hold: far past what any store reaches (2^62 changes
-    /// of one shard), and far enough below `u64::MAX` that the restored log's sequences, which
-    /// resume above it, cannot overflow.
-    const MAX_RESTORED_VERSION: u64 = 1 << 62;
-
     impl<K: Key> Shard<K> {
+        /// The highest version or sequence a snapshot may hold: far past what any store reaches
+        /// (2^62 changes of one shard), and far enough below `u64::MAX` that the restored log's
+        /// sequences, which resume above it, cannot overflow.
+        pub(crate) const MAX_RESTORED_VERSION: u64 = 1 << 62;
+
         /// Appends this shard's users, in key order, to `out`.
         pub(crate) fn snapshot_users(&self, out: &mut Vec<UserSnapshot<K>>) {
             for (key, &slot) in &self.index {
@@ -964,7 +964,7 @@ mod snapshot {
                     reason: format!("user {:?} appears twice", user.user),
                 });
             }
-            if user.own.version > MAX_RESTORED_VERSION {
+            if user.own.version > Self::MAX_RESTORED_VERSION {
                 return Err(Error::InvalidSnapshot {
                     reason: format!(
                         "user {:?} has version {}, past what any store reaches (2^62)",
@@ -1024,10 +1024,10 @@ mod snapshot {
             Ok(())
         }
 
-        /// Ends a restore at `now`: the log resumes above every restored version and is
-        /// complete only from now on.
-        pub(crate) fn finish_restore(&mut self, now: u64) {
-            let newest = self.records.iter().map(|r| r.version).max().unwrap_or(0);
+        /// Ends a restore at `now`: the log resumes above every restored version and every
+        /// sequence the old store `issued`, and is complete only from now on.
+        pub(crate) fn finish_restore(&mut self, now: u64, issued: u64) {
+            let newest = self.records.iter().map(|r| r.version).fold(issued, u64::max);
             self.log = Log::resumed(newest + 1, now);
             self.last_ts = self.last_ts.max(now.min(MAX_TIME));
         }

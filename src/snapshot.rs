@@ -6,7 +6,8 @@
 //! consistent state even while writers run. A restored store is a new instance: cursors of the
 //! old one get the full list (`ForeignCursor`), and time deltas reaching before the restore get
 //! it too (`LogPruned`), since the restored log holds nothing older. Versions are kept, and each
-//! shard's sequence resumes above them, so a user's version never goes backwards.
+//! shard's sequence resumes above every sequence the old store issued, so a user's version never
+//! goes backwards, not even for a user removed before the snapshot.
 
 use std::sync::Arc;
 
@@ -18,6 +19,11 @@ use crate::{Category, Definition, DefinitionId, Presence, Source, SourceId};
 pub struct Snapshot<K> {
     /// When it was taken, in ms since the Unix epoch.
     pub taken_at: u64,
+    /// The highest change sequence any shard had issued. A restored store's sequences resume
+    /// above it, so a user removed before the snapshot and added again after the restore gets a
+    /// version above its removal's, which readers may have seen.
+    #[serde(default)]
+    pub sequence: u64,
     /// Every user, in key order within each shard.
     pub users: Vec<UserSnapshot<K>>,
     /// The registered sources (the built-in one included).

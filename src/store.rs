@@ -401,11 +401,15 @@ impl<K: Key> PresenceStore<K> {
     #[cfg(feature = "serde")]
     pub fn snapshot(&self) -> Snapshot<K> {
         let mut users = Vec::with_capacity(self.len());
+        let mut sequence = 0;
         for shard in self.shards.iter() {
-            shard.read().snapshot_users(&mut users);
+            let shard = shard.read();
+            shard.snapshot_users(&mut users);
+            sequence = sequence.max(shard.seq());
         }
         Snapshot {
             taken_at: self.clock.now_ms(),
+            sequence,
             users,
             sources: self.sources.list(),
             definitions: self
@@ -436,6 +440,14 @@ impl<K: Key> PresenceStore<K> {
         snapshot: Snapshot<K>,
     ) -> Result<Self, Error> {
         let store = Self::try_with_clock(config, clock)?;
+        if snapshot.sequence > Shard::<K>::MAX_RESTORED_VERSION {
+            return Err(Error::InvalidSnapshot {
+                reason: format!(
+                    "sequence {} is past what any store reaches (2^62)",
+                    snapshot.sequence
+                ),
+            });
+        }
         for source in snapshot.sources {
             store.sources.restore(source)?;
         }
@@ -457,7 +469,7 @@ impl<K: Key> PresenceStore<K> {
         }
         let now = store.clock.now_ms();
         for shard in store.shards.iter() {
-            shard.write().finish_restore(now);
+            shard.write().finish_restore(now, snapshot.sequence);
         }
         Ok(store)
     }
