@@ -10,7 +10,7 @@
 //! - a presence set by a definition reads back with the same definition id, as long as the
 //!   category it set is what shows (an idle or offline user shows the system presence of what
 //!   their activity made of it, `AWAY` or `OFFLINE`);
-//! - a presence set in another dialect (a bare [`Category`]) reads back as the system
+//! - a presence set in another dialect (a bare [`Category`](crate::Category)) reads back as the system
 //!   presence that category maps to ([`SystemPresence::from_category`]), whose definition id is
 //!   the system presence's name (`"BUSY"`).
 //!
