@@ -41,7 +41,7 @@ pub enum Error {
         /// Which field, and why.
         reason: String,
     },
-    /// A shard holds the most users it can address (2^32 - 2).
+    /// A shard holds the most users it can address (2^24 - 1, so 134M with 8 shards).
     CapacityExceeded,
     /// No feed has this id: it never existed, was deleted, or expired unread.
     UnknownFeed {
@@ -175,7 +175,7 @@ impl fmt::Display for Error {
             }
             Error::InvalidConfig { reason } => write!(f, "invalid store configuration: {reason}"),
             Error::CapacityExceeded => {
-                write!(f, "a shard is full (2^32 - 2 users): configure more shards")
+                write!(f, "a shard is full (2^24 - 1 users): configure more shards")
             }
             Error::UnknownFeed { feed } => write!(
                 f,

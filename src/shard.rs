@@ -18,7 +18,7 @@ use crate::feed::Subscriber;
 use crate::log::{Entry, Log};
 use crate::presence::Detail;
 use crate::session::{aggregate, Aging, Session, Timeouts, Wheel, MAX_TIME, NOT_SCHEDULED};
-use crate::table::SlotTable;
+use crate::table::{SlotTable, MAX_SLOTS};
 use crate::{
     resolve, Activity, Category, Clock, DefinitionId, Error, Key, Presence, SetMode, SourceId,
 };
@@ -675,7 +675,8 @@ impl<K: Key> Shard<K> {
         let rec = &self.records[slot as usize];
         if rec.version == seq && rec.is_removed() {
             self.tombstones -= 1;
-            self.table.remove(self.hasher.hash_one(&rec.key), slot);
+            let hash_of = |s: u32| self.hasher.hash_one(&self.records[s as usize].key);
+            self.table.remove(hash_of(slot), slot, hash_of);
             self.free.push(slot);
         }
     }
@@ -712,13 +713,14 @@ impl<K: Key> Shard<K> {
             None => {
                 let slot = u32::try_from(self.records.len())
                     .ok()
-                    .filter(|&s| s < u32::MAX)
+                    .filter(|&s| s < MAX_SLOTS)
                     .ok_or(Error::CapacityExceeded)?;
                 self.records.push(record);
                 slot
             }
         };
-        self.table.insert(hash, slot);
+        let hash_of = |s: u32| self.hasher.hash_one(&self.records[s as usize].key);
+        self.table.insert(hash, slot, hash_of);
         self.index.insert(key.clone(), slot);
         self.live += 1;
         Ok((slot, true))
