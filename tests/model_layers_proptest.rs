@@ -29,33 +29,29 @@
 mod model;
 
 use std::collections::BTreeMap;
-use std::ops::Bound;
-use std::sync::Arc;
-use std::time::Duration;
+use std::ops::{Bound, Deref, DerefMut};
 
-use model::reads::{Reads, TestResult};
-use model::{Expected, Model, ModelCursor, ModelError, ModelFeedRead, Versions, DEFAULT_SOURCE};
-#[cfg(feature = "serde")]
-use presence_store::Snapshot;
-use presence_store::{
-    Activity, Category, Cursor, DefinitionId, Error, FeedId, FullReason, Key, ManualClock,
-    Presence, PresenceStore, SetMode, Since, SourceId, StoreConfig, SystemPresence,
+use model::harness::{
+    fail, same_outcome, Driver, Setup, BIG_LOG, UNKNOWN_SOURCE, USERS, WIDE_WINDOW,
 };
+use model::reads::TestResult;
+use model::DEFAULT_SOURCE;
+use presence_store::{
+    Activity, Category, Cursor, DefinitionId, FullReason, Key, Since, SourceId, SystemPresence,
+};
+#[cfg(feature = "serde")]
+use presence_store::{PresenceStore, Snapshot};
 use proptest::prelude::*;
 use proptest::sample::select;
-use proptest::test_runner::{FileFailurePersistence, TestCaseError};
+use proptest::test_runner::FileFailurePersistence;
 
-const USERS: u8 = 12;
 const SESSIONS: [u64; 3] = [0, 7, u64::MAX];
 const ACTIVITIES: [Activity; 3] = [Activity::Active, Activity::Idle, Activity::Offline];
-/// `max_message_len` of every setup, in bytes.
-const MAX_MESSAGE: usize = 8;
 /// Messages around `MAX_MESSAGE`: empty (clears), short, exactly the limit in ASCII and in
 /// two-byte characters, and one byte over in each.
 const MESSAGES: [&str; 7] = ["", "a", "lunch", "12345678", "éééé", "123456789", "ééééé"];
 /// Definition ids no definition has (ids are case-sensitive, unlike source ids).
 const UNKNOWN_DEFINITIONS: [&str; 2] = ["nope", "available"];
-const UNKNOWN_SOURCE: &str = "no-such-source";
 
 /// A definition an op names.
 #[derive(Clone, Copy, Debug)]
@@ -182,41 +178,6 @@ impl Step {
             Step::IdleAfter(d) => setup.idle_after_ms.saturating_add_signed(d.into()),
             Step::Ttl(d) => setup.session_ttl_ms.saturating_add_signed(d.into()),
         }
-    }
-}
-
-#[derive(Clone, Debug)]
-struct Setup {
-    shards: usize,
-    idle_after_ms: u64,
-    session_ttl_ms: u64,
-    window_ms: u64,
-    pages: (usize, usize),
-    start_ms: u64,
-    /// Below `BIG_LOG` only with one shard and the wide window: then the model knows exactly
-    /// how many of the oldest changes the store has pruned.
-    log_capacity: usize,
-    max_feeds: usize,
-    feed_expiry_ms: u64,
-}
-
-/// A log capacity no case reaches.
-const BIG_LOG: usize = 1 << 18;
-const WIDE_WINDOW: u64 = 600_000;
-
-impl Setup {
-    fn config(&self) -> StoreConfig {
-        StoreConfig::default()
-            .with_shards(self.shards)
-            .with_session_timeouts(
-                Duration::from_millis(self.idle_after_ms),
-                Duration::from_millis(self.session_ttl_ms),
-            )
-            .with_delta_window(Duration::from_millis(self.window_ms))
-            .with_page_limits(self.pages.0, self.pages.1)
-            .with_log_capacity(self.log_capacity)
-            .with_feeds(self.max_feeds, Duration::from_millis(self.feed_expiry_ms))
-            .with_max_message_len(MAX_MESSAGE)
     }
 }
 
@@ -393,24 +354,6 @@ fn string_key(i: u8) -> String {
     format!("user{i}")
 }
 
-/// The model's name for a store error of the layered calls, if it has one.
-fn kind(e: &Error) -> Option<ModelError> {
-    Some(match e {
-        Error::UnknownUser { .. } => ModelError::UnknownUser,
-        &Error::MessageTooLong { len, max } => ModelError::MessageTooLong { len, max },
-        Error::UnknownDefinition { .. } => ModelError::UnknownDefinition,
-        Error::DeactivatedDefinition { .. } => ModelError::DeactivatedDefinition,
-        Error::SystemDefinition { .. } => ModelError::SystemDefinition,
-        Error::UnknownSource { .. } => ModelError::UnknownSource,
-        Error::DeactivatedSource { .. } => ModelError::DeactivatedSource,
-        Error::DefaultSource => ModelError::DefaultSource,
-        Error::UnknownFeed { .. } => ModelError::UnknownFeed,
-        &Error::TooManyFeeds { max } => ModelError::TooManyFeeds { max },
-        &Error::InvalidLimit { limit, max } => ModelError::InvalidLimit { limit, max },
-        _ => return None,
-    })
-}
-
 /// What a key must be here: a store's key and, with `serde`, what a snapshot of it needs.
 #[cfg(feature = "serde")]
 trait TestKey: Key + serde::Serialize + serde::de::DeserializeOwned {}
@@ -422,80 +365,37 @@ trait TestKey: Key {}
 #[cfg(not(feature = "serde"))]
 impl<K: Key> TestKey for K {}
 
-/// A store and the model, driven together.
+/// A store and the model, driven together (`tests/model/harness.rs`), with what only this
+/// suite does: restores, and repeats of the last write.
 struct Harness<K> {
-    setup: Setup,
-    clock: Arc<ManualClock>,
-    store: PresenceStore<K>,
-    model: Model<K>,
-    versions: Versions<K>,
-    cursors: Vec<(Cursor, ModelCursor)>,
+    driver: Driver<K>,
     /// Cursors taken from stores the case has since restored away from.
     foreign_cursors: Vec<Cursor>,
-    /// Org definitions created, in order (deleted ones stay).
-    definitions: Vec<DefinitionId>,
-    /// Sources created, in order (deleted ones stay).
-    sources: Vec<SourceId>,
-    /// Feeds created, in order, with the model's number for each (deleted ones stay).
-    feeds: Vec<(FeedId, usize)>,
     /// The last write that names a user, for `Op::Repeat`.
     last_write: Option<Op>,
-    key: fn(u8) -> K,
 }
 
-fn fail(msg: String) -> TestCaseError {
-    TestCaseError::fail(msg)
+impl<K> Deref for Harness<K> {
+    type Target = Driver<K>;
+
+    fn deref(&self) -> &Driver<K> {
+        &self.driver
+    }
+}
+
+impl<K> DerefMut for Harness<K> {
+    fn deref_mut(&mut self) -> &mut Driver<K> {
+        &mut self.driver
+    }
 }
 
 impl<K: TestKey> Harness<K> {
     fn new(setup: &Setup, key: fn(u8) -> K) -> Self {
-        let clock = Arc::new(ManualClock::new(setup.start_ms));
-        let config = setup.config();
-        let store = PresenceStore::with_clock(config.clone(), clock.clone());
-        let model = Model::new(&config, setup.start_ms);
-        let mut h = Harness {
-            setup: setup.clone(),
-            clock,
-            store,
-            model,
-            versions: Versions::new(),
-            cursors: Vec::new(),
+        Harness {
+            driver: Driver::new(setup, key),
             foreign_cursors: Vec::new(),
-            definitions: Vec::new(),
-            sources: Vec::new(),
-            feeds: Vec::new(),
             last_write: None,
-            key,
-        };
-        h.take_cursor();
-        h
-    }
-
-    fn keys(&self) -> Vec<K> {
-        (0..USERS).map(self.key).collect()
-    }
-
-    /// The store and model, borrowed for one round of comparisons.
-    fn reads(&mut self) -> Reads<'_, K> {
-        let pruned_by_capacity = self.pruned_by_capacity();
-        Reads {
-            store: &self.store,
-            model: &self.model,
-            versions: &mut self.versions,
-            cursors: &self.cursors,
-            window_ms: self.setup.window_ms,
-            pruned_by_capacity,
-            users: usize::from(USERS),
         }
-    }
-
-    fn take_cursor(&mut self) {
-        let cursor = self.store.cursor();
-        assert_eq!(
-            cursor.to_string().parse::<Cursor>().ok(),
-            Some(cursor.clone())
-        );
-        self.cursors.push((cursor, self.model.cursor()));
     }
 
     fn def_id(&self, def: Def) -> DefinitionId {
@@ -522,57 +422,6 @@ impl<K: TestKey> Harness<K> {
         SourceId::new(s).unwrap()
     }
 
-    /// The store's and the model's names of a feed; an id no feed has while none was created.
-    fn feed_id(&self, feed: usize) -> (FeedId, Option<usize>) {
-        if self.feeds.is_empty() {
-            return ("00000000000000ff".parse().unwrap(), None);
-        }
-        let (id, n) = self.feeds[feed % self.feeds.len()];
-        (id, Some(n))
-    }
-
-    /// Every source id the checks ask about: both spellings of the default, every source
-    /// created (deleted ones included) and an unknown one.
-    fn all_sources(&self) -> Vec<SourceId> {
-        let mut all = vec![
-            self.source_id(Src::Default),
-            self.source_id(Src::DefaultLower),
-        ];
-        all.extend(self.sources.iter().cloned());
-        all.push(SourceId::new(UNKNOWN_SOURCE).unwrap());
-        all
-    }
-
-    /// Compares the results of a write that returns a presence or an error.
-    fn same_result(
-        &mut self,
-        what: &str,
-        key: &K,
-        got: Result<Presence, Error>,
-        exp: Result<Expected, ModelError>,
-    ) -> TestResult {
-        match (got, exp) {
-            (Ok(got), Ok(exp)) => self.reads().same(what, key, &got, &exp),
-            (Err(got), Err(exp)) if kind(&got) == Some(exp.clone()) => Ok(()),
-            (got, exp) => Err(fail(format!(
-                "{what} {key:?}: store {got:?}, model {exp:?}"
-            ))),
-        }
-    }
-
-    /// Compares the results of a call that returns no presence.
-    fn same_outcome<T: std::fmt::Debug, U: std::fmt::Debug>(
-        what: &str,
-        got: Result<T, Error>,
-        exp: Result<U, ModelError>,
-    ) -> TestResult {
-        match (&got, &exp) {
-            (Ok(_), Ok(_)) => Ok(()),
-            (Err(g), Err(e)) if kind(g).as_ref() == Some(e) => Ok(()),
-            _ => Err(fail(format!("{what}: store {got:?}, model {exp:?}"))),
-        }
-    }
-
     /// Applies one operation to both and compares what they return.
     fn apply(&mut self, op: &Op) -> TestResult {
         match op {
@@ -595,74 +444,28 @@ impl<K: TestKey> Harness<K> {
                 user,
                 category,
                 hard,
-            } => {
-                let k = (self.key)(user);
-                let mode = if hard { SetMode::Hard } else { SetMode::Soft };
-                let exp = self.model.set(&k, category, mode);
-                let got = self.store.set(&k, category, mode);
-                self.same_result("set", &k, got, Ok(exp))
-            }
+            } => self.set(user, category, hard),
             Op::Heartbeat {
                 user,
                 session,
                 activity,
-            } => {
-                let k = (self.key)(user);
-                let s = SESSIONS[session];
-                let exp = self.model.heartbeat(&k, s, activity);
-                let got = self.store.heartbeat(&k, s, activity);
-                self.same_result("heartbeat", &k, got, Ok(exp))
-            }
-            Op::Disconnect { user, session } => {
-                let k = (self.key)(user);
-                let s = SESSIONS[session];
-                let exp = self
-                    .model
-                    .disconnect(&k, s)
-                    .map_err(|_| ModelError::UnknownUser);
-                let got = self.store.disconnect(&k, s);
-                self.same_result("disconnect", &k, got, exp)
-            }
-            Op::Remove { user } => {
-                let k = (self.key)(user);
-                match (self.model.remove(&k), self.store.remove(&k)) {
-                    (Some(exp), Some(got)) => {
-                        self.reads().same("remove (old presence)", &k, &got, &exp)
-                    }
-                    (None, None) => Ok(()),
-                    (exp, got) => Err(fail(format!("remove {k:?}: store {got:?}, model {exp:?}"))),
-                }
-            }
-            Op::Sweep => {
-                let exp = self.model.sweep();
-                let got = self.store.sweep();
-                prop_assert_eq!(got, exp, "sweep count");
-                Ok(())
-            }
+            } => self.heartbeat(user, SESSIONS[session], activity),
+            Op::Disconnect { user, session } => self.disconnect(user, SESSIONS[session]),
+            Op::Remove { user } => self.remove(user),
+            Op::Sweep => self.sweep(),
             Op::Advance(step) => {
                 let ms = step.ms(&self.setup);
-                self.clock.advance(Duration::from_millis(ms));
-                self.model.advance(ms);
+                self.advance(ms);
                 Ok(())
             }
             Op::TakeCursor => {
                 self.take_cursor();
                 Ok(())
             }
-            Op::SetMessage { user, message } => {
-                let k = (self.key)(user);
-                let m = MESSAGES[message];
-                let exp = self.model.set_message(&k, m);
-                let got = self.store.set_message(&k, m);
-                self.same_result("set_message", &k, got, exp)
-            }
+            Op::SetMessage { user, message } => self.set_message(user, MESSAGES[message]),
             Op::SetDefinition { user, def, hard } => {
-                let k = (self.key)(user);
                 let id = self.def_id(def);
-                let mode = if hard { SetMode::Hard } else { SetMode::Soft };
-                let exp = self.model.set_definition(&k, id.as_str(), mode);
-                let got = self.store.set_definition(&k, &id, mode);
-                self.same_result("set_definition", &k, got, exp)
+                self.set_definition(user, &id, hard)
             }
             Op::CreateDefinition(system_presence) => {
                 let labels = BTreeMap::from([("en_US".to_owned(), "Custom".to_owned())]);
@@ -670,14 +473,7 @@ impl<K: TestKey> Harness<K> {
                     .store
                     .create_definition(system_presence, labels)
                     .map_err(|e| fail(format!("create_definition: {e}")))?;
-                prop_assert_eq!(
-                    (def.system_presence, def.deactivated, def.system),
-                    (system_presence, false, false)
-                );
-                self.model
-                    .create_definition(def.id.as_str(), system_presence);
-                self.definitions.push(def.id);
-                Ok(())
+                self.created_definition(def, system_presence)
             }
             Op::UpdateDefinition {
                 def,
@@ -685,36 +481,21 @@ impl<K: TestKey> Harness<K> {
                 deactivated,
             } => {
                 let id = self.def_id(def);
-                let exp = self
-                    .model
-                    .update_definition(id.as_str(), system_presence, deactivated);
                 let got = self
                     .store
                     .update_definition(&id, system_presence, None, deactivated);
-                if let (Ok(g), Ok(e)) = (&got, &exp) {
-                    prop_assert_eq!(
-                        (g.system_presence, g.deactivated, g.system),
-                        (e.system_presence, e.deactivated, e.system),
-                        "update_definition"
-                    );
-                }
-                Self::same_outcome("update_definition", got, exp)
+                self.update_definition(&id, got, system_presence, deactivated)
             }
             Op::DeleteDefinition(def) => {
                 let id = self.def_id(def);
-                let exp = self.model.delete_definition(id.as_str());
-                let got = self.store.delete_definition(&id);
-                Self::same_outcome("delete_definition", got, exp)
+                self.delete_definition(&id)
             }
             Op::CreateSource { deactivated } => {
                 let source = self
                     .store
                     .create_source("Integration", deactivated)
                     .map_err(|e| fail(format!("create_source: {e}")))?;
-                prop_assert_eq!(source.deactivated, deactivated);
-                self.model.create_source(source.id.as_str(), deactivated);
-                self.sources.push(source.id);
-                Ok(())
+                self.created_source(source, deactivated)
             }
             Op::UpdateSource {
                 source,
@@ -723,13 +504,11 @@ impl<K: TestKey> Harness<K> {
                 let id = self.source_id(source);
                 let exp = self.model.update_source(id.as_str(), deactivated);
                 let got = self.store.update_source(&id, None, deactivated);
-                Self::same_outcome("update_source", got, exp)
+                same_outcome("update_source", got, exp)
             }
             Op::DeleteSource(source) => {
                 let id = self.source_id(source);
-                let exp = self.model.delete_source(id.as_str());
-                let got = self.store.delete_source(&id);
-                Self::same_outcome("delete_source", got, exp)
+                self.delete_source(&id)
             }
             Op::SetSourcePresence {
                 user,
@@ -737,31 +516,14 @@ impl<K: TestKey> Harness<K> {
                 def,
                 message,
             } => {
-                let k = (self.key)(user);
                 let (source, def) = (self.source_id(source), self.def_id(def));
-                let message = message.map(|m| MESSAGES[m]);
-                let exp =
-                    self.model
-                        .set_source_presence(&k, source.as_str(), def.as_str(), message);
-                let got = self.store.set_source_presence(&k, &source, &def, message);
-                let what = format!("set_source_presence({source}, {def}, {message:?})");
-                self.same_result(&what, &k, got, exp)
+                self.set_source_presence(user, &source, &def, message.map(|m| MESSAGES[m]))
             }
             Op::SetPrimarySource { user, source } => {
-                let k = (self.key)(user);
                 let source = self.source_id(source);
-                let exp = self.model.set_primary_source(&k, source.as_str());
-                let got = self.store.set_primary_source(&k, &source);
-                self.same_result(&format!("set_primary_source({source})"), &k, got, exp)
+                self.set_primary_source(user, &source)
             }
-            Op::CreateFeed => {
-                let exp = self.model.create_feed();
-                let got = self.store.create_feed();
-                if let (Ok(id), Ok(n)) = (&got, &exp) {
-                    self.feeds.push((*id, *n));
-                }
-                Self::same_outcome("create_feed", got, exp)
-            }
+            Op::CreateFeed => self.create_feed(),
             Op::ReadFeed { feed, max } => {
                 let max = match max {
                     Max::Zero => 0,
@@ -770,29 +532,12 @@ impl<K: TestKey> Harness<K> {
                 };
                 self.read_feed(feed, max)
             }
-            Op::DeleteFeed { feed } => {
-                let (id, n) = self.feed_id(feed);
-                let exp = self.model.delete_feed(n);
-                let got = self.store.delete_feed(&id);
-                Self::same_outcome("delete_feed", got, exp)
-            }
-            Op::SweepAtFeedExpiry(d) => {
-                let expiry = self.setup.feed_expiry_ms.max(self.setup.window_ms);
-                let newest = self.model.feeds.values().map(|f| f.last_read).max();
-                let at = newest
-                    .unwrap_or(self.model.now)
-                    .saturating_add(expiry)
-                    .saturating_add_signed(d.into());
-                let ms = at.saturating_sub(self.model.now);
-                self.clock.advance(Duration::from_millis(ms));
-                self.model.advance(ms);
-                self.apply(&Op::Sweep)
-            }
+            Op::DeleteFeed { feed } => self.delete_feed(feed),
+            Op::SweepAtFeedExpiry(d) => self.sweep_at_feed_expiry(d),
             Op::Restore => self.restore(),
             Op::Repeat => unreachable!("handled above"),
         }
     }
-
     /// Snapshots the store, takes the snapshot through JSON and back, restores it into a new
     /// store (same config, same clock) and goes on with that one; the model forgets its feeds,
     /// and the cursors taken so far become another store's.
@@ -817,7 +562,7 @@ impl<K: TestKey> Harness<K> {
             .map_err(|e| fail(format!("restore: {e}; JSON {json}")))?;
         self.model.restore();
         self.foreign_cursors
-            .extend(self.cursors.drain(..).map(|(cursor, _)| cursor));
+            .extend(self.driver.cursors.drain(..).map(|(cursor, _)| cursor));
         self.take_cursor();
         Ok(())
     }
@@ -828,142 +573,10 @@ impl<K: TestKey> Harness<K> {
         Ok(())
     }
 
-    /// Reads a feed from both and compares: the users in the order of their latest change
-    /// (those changed at the same time in any order), `more`, or the full list when the feed
-    /// fell behind what the log holds, which only changes that may be pruned allow.
-    fn read_feed(&mut self, feed: usize, max: usize) -> TestResult {
-        let (id, n) = self.feed_id(feed);
-        let what = format!("read_feed(#{feed}, {max})");
-        let got = self.store.read_feed(&id, max);
-        let n = match (got.as_ref(), self.model.check_feed_read(n, max)) {
-            (Ok(_), Ok(n)) => n,
-            (Err(g), Err(e)) if kind(g).as_ref() == Some(&e) => return Ok(()),
-            (g, e) => return Err(fail(format!("{what}: store {g:?}, model {e:?}"))),
-        };
-        let read = got.unwrap();
-        let pending = self.model.feed_pending(n);
-        if read.full {
-            prop_assert_eq!(read.reason, Some(FullReason::LogPruned), "{}: reason", what);
-            prop_assert!(!read.more, "{}: a full read with more", what);
-            prop_assert!(
-                self.feed_may_be_pruned(n),
-                "{}: full, but no change it has not read may be pruned; pending {:?}",
-                what,
-                pending
-            );
-            let exp = self.model.full(FullReason::LogPruned);
-            self.reads().same_list(&what, &read.users, &exp.users)?;
-            self.model.feed_consume_all(n);
-            return Ok(());
-        }
-        prop_assert!(read.reason.is_none(), "{}: reason without full", what);
-        if let Some((k, e)) = self.pending_pruned_by_capacity(&pending) {
-            return Err(fail(format!(
-                "{what}: not full, but the latest change of {k:?} (#{}) was pruned",
-                e.change
-            )));
-        }
-        let got_keys: Vec<K> = read.users.iter().map(|(k, _)| k.clone()).collect();
-        let exp: ModelFeedRead<K> = self.model.feed_read(n, max, &got_keys);
-        self.reads().same_list(
-            &format!("{what}, pending {pending:?}"),
-            &read.users,
-            &exp.users,
-        )?;
-        prop_assert_eq!(read.more, exp.more, "{}: more; pending {:?}", what, pending);
-        self.model.feed_consume(n, &exp);
-        Ok(())
-    }
-
-    /// Whether a change the feed has not read may have been pruned: by the window, or (with a
-    /// small capacity, one shard) among the oldest changes, where changes made at the same time
-    /// as the last one pruned count too (the store orders those its own way).
-    fn feed_may_be_pruned(&self, feed: usize) -> bool {
-        let (now, window) = (self.model.now, self.setup.window_ms);
-        let pruned = self.pruned_by_capacity();
-        let edge = pruned.checked_sub(1).map(|i| self.model.log[i].at);
-        self.model.feed_unconsumed(feed).into_iter().any(|i| {
-            let at = self.model.log[i].at;
-            at + window <= now || edge.is_some_and(|edge| at <= edge)
-        })
-    }
-
-    /// A pending user whose latest change the store has surely pruned for its capacity.
-    fn pending_pruned_by_capacity<'a>(
-        &self,
-        pending: &'a [(K, Expected)],
-    ) -> Option<&'a (K, Expected)> {
-        let pruned = self.pruned_by_capacity();
-        let edge = self.model.log[pruned.checked_sub(1)?].at;
-        pending
-            .iter()
-            .find(|(_, e)| self.model.log[e.change - 1].at < edge)
-    }
-
     /// Compares every read the store offers with the model.
     fn check_all(&mut self, step: usize) -> TestResult {
+        self.check_reads(step, &[])?;
         let keys = self.keys();
-        prop_assert_eq!(self.store.len(), self.model.len(), "len");
-        prop_assert_eq!(self.store.is_empty(), self.model.is_empty(), "is_empty");
-        let sources = self.all_sources();
-        for k in &keys {
-            match (self.store.get(k), self.model.get(k)) {
-                (Some(got), Some(exp)) => self.reads().same("get", k, &got, &exp)?,
-                (None, None) => {}
-                (got, exp) => return Err(fail(format!("get {k:?}: store {got:?}, model {exp:?}"))),
-            }
-            let primary = self.store.primary_source(k);
-            let exp_primary = self.model.primary_source(k);
-            prop_assert_eq!(
-                primary.as_ref().map(SourceId::as_str),
-                exp_primary.as_deref(),
-                "primary_source({:?})",
-                k
-            );
-            for s in &sources {
-                let what = format!("source_presence({k:?}, {s})");
-                match (
-                    self.store.source_presence(k, s),
-                    self.model.source_presence(k, s.as_str()),
-                ) {
-                    (Some(got), Some(exp)) => self.reads().same(&what, k, &got, &exp)?,
-                    (None, None) => {}
-                    (got, exp) => {
-                        return Err(fail(format!("{what}: store {got:?}, model {exp:?}")))
-                    }
-                }
-            }
-        }
-        let mut asked = keys.clone();
-        asked.extend([keys[3].clone(), keys[0].clone(), keys[3].clone()]);
-        let got = self.store.get_many(&asked);
-        let exp = self.model.get_many(&asked);
-        self.reads().same_list("get_many", &got, &exp)?;
-
-        // The registries.
-        for include_deactivated in [false, true] {
-            let got: Vec<(String, SystemPresence, bool)> = self
-                .store
-                .definitions(include_deactivated)
-                .into_iter()
-                .map(|d| (d.id.as_str().to_owned(), d.system_presence, d.deactivated))
-                .collect();
-            let exp = self.model.definition_list(include_deactivated);
-            prop_assert_eq!(got, exp, "definitions({})", include_deactivated);
-        }
-        let got: Vec<(String, bool)> = self
-            .store
-            .sources()
-            .into_iter()
-            .map(|s| (s.id.as_str().to_owned(), s.deactivated))
-            .collect();
-        prop_assert_eq!(got, self.model.source_list(), "sources()");
-
-        // Paging walks, both filters, with a small limit that varies by step.
-        let limit = 1 + step % self.setup.pages.1.min(4);
-        for include_offline in [true, false] {
-            self.reads().walk(limit, include_offline)?;
-        }
         let k = keys[step % keys.len()].clone();
         let start = if step % 2 == 0 {
             Bound::Included(k)
@@ -977,7 +590,6 @@ impl<K: TestKey> Harness<K> {
         reads.cursor_deltas()?;
         self.foreign_cursor_deltas()
     }
-
     /// Deltas from the cursors of the stores the case restored away from: the full list, for
     /// another store's cursor, with the reason.
     fn foreign_cursor_deltas(&mut self) -> TestResult {
@@ -995,19 +607,6 @@ impl<K: TestKey> Harness<K> {
         Ok(())
     }
 
-    /// How many of the oldest changes the store has dropped for its log capacity (only set up
-    /// with one shard and no window pruning, where this is exact). A restored store's log holds
-    /// none of the changes before the restore, so those count as dropped too.
-    fn pruned_by_capacity(&self) -> usize {
-        if self.setup.log_capacity == BIG_LOG {
-            return 0;
-        }
-        assert_eq!(self.setup.shards, 1);
-        let restored = self.model.restored.map_or(0, |r| r.changes);
-        let over = self.model.log.len().saturating_sub(self.setup.log_capacity);
-        restored.max(over)
-    }
-
     /// Checks every read, then applies each op and checks every read again; at the end, drains
     /// the feeds.
     fn run(&mut self, ops: &[Op]) -> TestResult {
@@ -1020,40 +619,6 @@ impl<K: TestKey> Harness<K> {
         }
         self.drain_feeds()
             .map_err(|e| fail(format!("draining the feeds at the end: {e}")))
-    }
-
-    /// At the end of a case: reads every feed until nothing is left, with a small `max`, so
-    /// that every change is covered, and checks the feed is then empty.
-    fn drain_feeds(&mut self) -> TestResult {
-        for i in 0..self.feeds.len() {
-            if !self.model.feeds.contains_key(&self.feeds[i].1) {
-                continue;
-            }
-            for _ in 0..=usize::from(USERS) {
-                self.read_feed(i, 2)?;
-                if self.model.feed_pending(self.feeds[i].1).is_empty() {
-                    break;
-                }
-            }
-            let r = self
-                .store
-                .read_feed(&self.feeds[i].0, 2)
-                .map_err(|e| fail(format!("draining feed #{i}: {e}")))?;
-            prop_assert!(
-                r.users.is_empty() && !r.more && !r.full,
-                "feed #{} not empty once drained: {:?}",
-                i,
-                r
-            );
-            self.model.feed_consume(
-                self.feeds[i].1,
-                &ModelFeedRead {
-                    users: Vec::new(),
-                    more: false,
-                },
-            );
-        }
-        Ok(())
     }
 }
 

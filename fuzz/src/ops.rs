@@ -15,36 +15,27 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::ops::Bound;
-use std::sync::Arc;
-use std::time::Duration;
+use std::ops::{Bound, Deref, DerefMut};
 
 use arbitrary::{Arbitrary, Unstructured};
 use presence_store::{
-    Activity, Category, Cursor, DefinitionId, Error, FeedId, FullReason, ManualClock, Presence,
-    PresenceStore, SetMode, Since, SourceId, StoreConfig, SystemPresence,
+    Activity, Category, DefinitionId, Error, FullReason, PresenceStore, Since, SourceId,
+    SystemPresence,
 };
 use proptest::test_runner::TestCaseError;
 
-use crate::model::reads::{Reads, TestResult};
-use crate::model::{
-    Expected, Model, ModelCursor, ModelError, ModelFeedRead, Versions, DEFAULT_SOURCE,
+use crate::model::harness::{
+    fail, same_outcome, Driver, Setup, BIG_LOG, UNKNOWN_SOURCE, USERS, WIDE_WINDOW,
 };
+use crate::model::reads::TestResult;
+use crate::model::DEFAULT_SOURCE;
 
 /// The most operations one input runs.
 pub const MAX_OPS: usize = 64;
-/// How many users the operations name.
-const USERS: u8 = 12;
 const SESSIONS: [u64; 4] = [0, 7, u64::MAX, 1];
 const ACTIVITIES: [Activity; 3] = [Activity::Active, Activity::Idle, Activity::Offline];
-/// `max_message_len` of every setup, in bytes.
-const MAX_MESSAGE: usize = 8;
 /// A definition id no definition has, for ids that are not valid ids at all.
 const UNKNOWN_DEFINITION: &str = "nope";
-const UNKNOWN_SOURCE: &str = "no-such-source";
-/// A log capacity no input reaches.
-const BIG_LOG: usize = 1 << 18;
-const WIDE_WINDOW: u64 = 600_000;
 
 /// The `i`th user's key (modulo [`USERS`]): 0 to 9, then `u64::MAX` and `u64::MAX - 1`.
 fn key(i: u8) -> u64 {
@@ -69,21 +60,6 @@ struct SetupArgs {
     start: u16,
 }
 
-#[derive(Clone, Debug)]
-struct Setup {
-    shards: usize,
-    idle_after_ms: u64,
-    session_ttl_ms: u64,
-    window_ms: u64,
-    pages: (usize, usize),
-    start_ms: u64,
-    /// Below `BIG_LOG` only with one shard and the wide window: then the model knows exactly
-    /// how many of the oldest changes the store has pruned.
-    log_capacity: usize,
-    max_feeds: usize,
-    feed_expiry_ms: u64,
-}
-
 impl From<SetupArgs> for Setup {
     fn from(a: SetupArgs) -> Self {
         let (idle_after_ms, session_ttl_ms) =
@@ -105,22 +81,6 @@ impl From<SetupArgs> for Setup {
             setup.log_capacity = 1 + usize::from(a.small_log % 9);
         }
         setup
-    }
-}
-
-impl Setup {
-    fn config(&self) -> StoreConfig {
-        StoreConfig::default()
-            .with_shards(self.shards)
-            .with_session_timeouts(
-                Duration::from_millis(self.idle_after_ms),
-                Duration::from_millis(self.session_ttl_ms),
-            )
-            .with_delta_window(Duration::from_millis(self.window_ms))
-            .with_page_limits(self.pages.0, self.pages.1)
-            .with_log_capacity(self.log_capacity)
-            .with_feeds(self.max_feeds, Duration::from_millis(self.feed_expiry_ms))
-            .with_max_message_len(MAX_MESSAGE)
     }
 }
 
@@ -418,23 +378,11 @@ fn system_presence(i: u8) -> SystemPresence {
     SystemPresence::ALL[usize::from(i) % SystemPresence::ALL.len()]
 }
 
-fn mode(hard: bool) -> SetMode {
-    if hard {
-        SetMode::Hard
-    } else {
-        SetMode::Soft
-    }
-}
-
 fn labels(labels: &Labels) -> BTreeMap<String, String> {
     match labels {
         None => BTreeMap::from([("en_US".to_owned(), "Custom".to_owned())]),
         Some(pairs) => pairs.iter().cloned().collect(),
     }
-}
-
-fn fail(msg: String) -> TestCaseError {
-    TestCaseError::fail(msg)
 }
 
 fn ensure(ok: bool, msg: impl FnOnce() -> String) -> TestResult {
@@ -445,99 +393,39 @@ fn ensure(ok: bool, msg: impl FnOnce() -> String) -> TestResult {
     }
 }
 
-/// The model's name for a store error of the layered calls, if it has one.
-fn kind(e: &Error) -> Option<ModelError> {
-    Some(match e {
-        Error::UnknownUser { .. } => ModelError::UnknownUser,
-        &Error::MessageTooLong { len, max } => ModelError::MessageTooLong { len, max },
-        Error::UnknownDefinition { .. } => ModelError::UnknownDefinition,
-        Error::DeactivatedDefinition { .. } => ModelError::DeactivatedDefinition,
-        Error::SystemDefinition { .. } => ModelError::SystemDefinition,
-        Error::UnknownSource { .. } => ModelError::UnknownSource,
-        Error::DeactivatedSource { .. } => ModelError::DeactivatedSource,
-        Error::DefaultSource => ModelError::DefaultSource,
-        Error::UnknownFeed { .. } => ModelError::UnknownFeed,
-        &Error::TooManyFeeds { max } => ModelError::TooManyFeeds { max },
-        &Error::InvalidLimit { limit, max } => ModelError::InvalidLimit { limit, max },
-        _ => return None,
-    })
-}
-
-/// A store and the model, driven together.
+/// A store and the model, driven together (`tests/model/harness.rs`), with what only this
+/// target does: another store for foreign cursors, and repeats of the last write.
 struct Harness {
-    setup: Setup,
-    clock: Arc<ManualClock>,
-    store: PresenceStore<u64>,
+    driver: Driver<u64>,
     /// Another store, whose cursors are foreign to `store`.
     other: PresenceStore<u64>,
-    model: Model<u64>,
-    versions: Versions<u64>,
-    cursors: Vec<(Cursor, ModelCursor)>,
-    /// Org definitions created, in order (deleted ones stay).
-    definitions: Vec<DefinitionId>,
-    /// Sources created, in order (deleted ones stay).
-    sources: Vec<SourceId>,
-    /// Feeds created, in order, with the model's number for each (deleted ones stay).
-    feeds: Vec<(FeedId, usize)>,
     /// The last write that names a user, for `Op::Repeat`.
     last_write: Option<Op>,
 }
 
+impl Deref for Harness {
+    type Target = Driver<u64>;
+
+    fn deref(&self) -> &Driver<u64> {
+        &self.driver
+    }
+}
+
+impl DerefMut for Harness {
+    fn deref_mut(&mut self) -> &mut Driver<u64> {
+        &mut self.driver
+    }
+}
+
 impl Harness {
     fn new(setup: &Setup) -> Self {
-        let clock = Arc::new(ManualClock::new(setup.start_ms));
-        let config = setup.config();
-        let store = PresenceStore::with_clock(config.clone(), clock.clone());
-        let other = PresenceStore::with_clock(config.clone(), clock.clone());
-        let model = Model::new(&config, setup.start_ms);
-        let mut h = Harness {
-            setup: setup.clone(),
-            clock,
-            store,
+        let driver = Driver::new(setup, key);
+        let other = PresenceStore::with_clock(setup.config(), driver.clock.clone());
+        Harness {
+            driver,
             other,
-            model,
-            versions: Versions::new(),
-            cursors: Vec::new(),
-            definitions: Vec::new(),
-            sources: Vec::new(),
-            feeds: Vec::new(),
             last_write: None,
-        };
-        h.take_cursor();
-        h
-    }
-
-    fn keys(&self) -> Vec<u64> {
-        (0..USERS).map(key).collect()
-    }
-
-    /// The store and model, borrowed for one round of comparisons.
-    fn reads(&mut self) -> Reads<'_, u64> {
-        let pruned_by_capacity = self.pruned_by_capacity();
-        Reads {
-            store: &self.store,
-            model: &self.model,
-            versions: &mut self.versions,
-            cursors: &self.cursors,
-            window_ms: self.setup.window_ms,
-            pruned_by_capacity,
-            users: usize::from(USERS),
         }
-    }
-
-    fn take_cursor(&mut self) {
-        let cursor = self.store.cursor();
-        assert_eq!(
-            cursor.to_string().parse::<Cursor>().ok(),
-            Some(cursor.clone()),
-            "a cursor's token does not read back"
-        );
-        self.cursors.push((cursor, self.model.cursor()));
-    }
-
-    fn advance(&mut self, ms: u64) {
-        self.clock.advance(Duration::from_millis(ms));
-        self.model.advance(ms);
     }
 
     fn def_id(&self, def: &Def) -> DefinitionId {
@@ -569,58 +457,6 @@ impl Harness {
             .expect("a valid source id")
     }
 
-    /// The store's and the model's names of a feed; an id no feed has while none was created.
-    fn feed_id(&self, feed: u8) -> (FeedId, Option<usize>) {
-        if self.feeds.is_empty() {
-            let unknown = "00000000000000ff".parse().expect("a feed id");
-            return (unknown, None);
-        }
-        let (id, n) = self.feeds[usize::from(feed) % self.feeds.len()];
-        (id, Some(n))
-    }
-
-    /// Every source id the checks ask about: both spellings of the default, every source
-    /// created (deleted ones included) and an unknown one.
-    fn all_sources(&self) -> Vec<SourceId> {
-        let mut all = vec![
-            self.source_id(&Src::Default),
-            self.source_id(&Src::DefaultLower),
-        ];
-        all.extend(self.sources.iter().cloned());
-        all.push(self.source_id(&Src::Text(UNKNOWN_SOURCE.to_owned())));
-        all
-    }
-
-    /// Compares the results of a write that returns a presence or an error.
-    fn same_result(
-        &mut self,
-        what: &str,
-        key: &u64,
-        got: Result<Presence, Error>,
-        exp: Result<Expected, ModelError>,
-    ) -> TestResult {
-        match (got, exp) {
-            (Ok(got), Ok(exp)) => self.reads().same(what, key, &got, &exp),
-            (Err(got), Err(exp)) if kind(&got) == Some(exp.clone()) => Ok(()),
-            (got, exp) => Err(fail(format!(
-                "{what} {key:?}: store {got:?}, model {exp:?}"
-            ))),
-        }
-    }
-
-    /// Compares the results of a call that returns no presence.
-    fn same_outcome<T: std::fmt::Debug, U: std::fmt::Debug>(
-        what: &str,
-        got: Result<T, Error>,
-        exp: Result<U, ModelError>,
-    ) -> TestResult {
-        match (&got, &exp) {
-            (Ok(_), Ok(_)) => Ok(()),
-            (Err(g), Err(e)) if kind(g).as_ref() == Some(e) => Ok(()),
-            _ => Err(fail(format!("{what}: store {got:?}, model {exp:?}"))),
-        }
-    }
-
     /// Applies one operation to both and compares what they return.
     fn apply(&mut self, op: &Op) -> TestResult {
         match op {
@@ -643,52 +479,25 @@ impl Harness {
                 user,
                 category,
                 hard,
-            } => {
-                let k = key(user);
-                let category = Category::ALL[usize::from(category) % Category::ALL.len()];
-                let exp = self.model.set(&k, category, mode(hard));
-                let got = self.store.set(&k, category, mode(hard));
-                self.same_result("set", &k, got, Ok(exp))
-            }
+            } => self.set(
+                user,
+                Category::ALL[usize::from(category) % Category::ALL.len()],
+                hard,
+            ),
             &Op::Heartbeat {
                 user,
                 session,
                 activity,
-            } => {
-                let k = key(user);
-                let s = SESSIONS[usize::from(session) % SESSIONS.len()];
-                let activity = ACTIVITIES[usize::from(activity) % ACTIVITIES.len()];
-                let exp = self.model.heartbeat(&k, s, activity);
-                let got = self.store.heartbeat(&k, s, activity);
-                self.same_result("heartbeat", &k, got, Ok(exp))
-            }
+            } => self.heartbeat(
+                user,
+                SESSIONS[usize::from(session) % SESSIONS.len()],
+                ACTIVITIES[usize::from(activity) % ACTIVITIES.len()],
+            ),
             &Op::Disconnect { user, session } => {
-                let k = key(user);
-                let s = SESSIONS[usize::from(session) % SESSIONS.len()];
-                let exp = self
-                    .model
-                    .disconnect(&k, s)
-                    .map_err(|_| ModelError::UnknownUser);
-                let got = self.store.disconnect(&k, s);
-                self.same_result("disconnect", &k, got, exp)
+                self.disconnect(user, SESSIONS[usize::from(session) % SESSIONS.len()])
             }
-            &Op::Remove { user } => {
-                let k = key(user);
-                match (self.model.remove(&k), self.store.remove(&k)) {
-                    (Some(exp), Some(got)) => {
-                        self.reads().same("remove (old presence)", &k, &got, &exp)
-                    }
-                    (None, None) => Ok(()),
-                    (exp, got) => Err(fail(format!("remove {k:?}: store {got:?}, model {exp:?}"))),
-                }
-            }
-            Op::Sweep => {
-                let exp = self.model.sweep();
-                let got = self.store.sweep();
-                ensure(got == exp, || {
-                    format!("sweep: store {got} transitions, model {exp}")
-                })
-            }
+            &Op::Remove { user } => self.remove(user),
+            Op::Sweep => self.sweep(),
             &Op::Advance(step) => {
                 let ms = match step {
                     Step::Ms(ms) => u64::from(ms),
@@ -785,19 +594,10 @@ impl Harness {
                 let exp = self.model.get_many(&keys);
                 self.reads().same_list("get_many", &got, &exp)
             }
-            Op::SetMessage { user, message } => {
-                let k = key(*user);
-                let message = message.text();
-                let exp = self.model.set_message(&k, message);
-                let got = self.store.set_message(&k, message);
-                self.same_result("set_message", &k, got, exp)
-            }
+            Op::SetMessage { user, message } => self.set_message(*user, message.text()),
             Op::SetDefinition { user, def, hard } => {
-                let k = key(*user);
                 let id = self.def_id(def);
-                let exp = self.model.set_definition(&k, id.as_str(), mode(*hard));
-                let got = self.store.set_definition(&k, &id, mode(*hard));
-                self.same_result("set_definition", &k, got, exp)
+                self.set_definition(*user, &id, *hard)
             }
             Op::CreateDefinition {
                 system_presence: p,
@@ -805,15 +605,7 @@ impl Harness {
             } => {
                 let p = system_presence(*p);
                 match self.store.create_definition(p, labels(given)) {
-                    Ok(def) => {
-                        ensure(
-                            (def.system_presence, def.deactivated, def.system) == (p, false, false),
-                            || format!("create_definition({p}): {def:?}"),
-                        )?;
-                        self.model.create_definition(def.id.as_str(), p);
-                        self.definitions.push(def.id);
-                        Ok(())
-                    }
+                    Ok(def) => self.created_definition(def, p),
                     // Labels of the input's own may break the rules.
                     Err(Error::InvalidDefinition { .. }) if given.is_some() => Ok(()),
                     Err(e) => Err(fail(format!("create_definition({p}, {given:?}): {e:?}"))),
@@ -837,33 +629,16 @@ impl Harness {
                     // Refused for the labels, after the id was found: nothing changed.
                     return Ok(());
                 }
-                let exp = self.model.update_definition(id.as_str(), p, *deactivated);
-                if let (Ok(g), Ok(e)) = (&got, &exp) {
-                    ensure(
-                        (g.system_presence, g.deactivated, g.system)
-                            == (e.system_presence, e.deactivated, e.system),
-                        || format!("update_definition: store {g:?}, model {e:?}"),
-                    )?;
-                }
-                Self::same_outcome("update_definition", got, exp)
+                self.update_definition(&id, got, p, *deactivated)
             }
             Op::DeleteDefinition(def) => {
                 let id = self.def_id(def);
-                let exp = self.model.delete_definition(id.as_str());
-                let got = self.store.delete_definition(&id);
-                Self::same_outcome("delete_definition", got, exp)
+                self.delete_definition(&id)
             }
             Op::CreateSource { name, deactivated } => {
                 let text = name.as_deref().unwrap_or("Integration");
                 match self.store.create_source(text, *deactivated) {
-                    Ok(source) => {
-                        ensure(source.deactivated == *deactivated, || {
-                            format!("create_source: {source:?}")
-                        })?;
-                        self.model.create_source(source.id.as_str(), *deactivated);
-                        self.sources.push(source.id);
-                        Ok(())
-                    }
+                    Ok(source) => self.created_source(source, *deactivated),
                     Err(Error::InvalidSource { .. }) if name.is_some() => Ok(()),
                     Err(e) => Err(fail(format!("create_source({text:?}): {e:?}"))),
                 }
@@ -880,13 +655,11 @@ impl Harness {
                     return Ok(());
                 }
                 let exp = self.model.update_source(id.as_str(), *deactivated);
-                Self::same_outcome("update_source", got, exp)
+                same_outcome("update_source", got, exp)
             }
             Op::DeleteSource(source) => {
                 let id = self.source_id(source);
-                let exp = self.model.delete_source(id.as_str());
-                let got = self.store.delete_source(&id);
-                Self::same_outcome("delete_source", got, exp)
+                self.delete_source(&id)
             }
             Op::SetSourcePresence {
                 user,
@@ -894,249 +667,31 @@ impl Harness {
                 def,
                 message,
             } => {
-                let k = key(*user);
                 let (source, def) = (self.source_id(source), self.def_id(def));
                 let message = message.as_ref().map(Message::text);
-                let exp =
-                    self.model
-                        .set_source_presence(&k, source.as_str(), def.as_str(), message);
-                let got = self.store.set_source_presence(&k, &source, &def, message);
-                let what = format!("set_source_presence({source}, {def}, {message:?})");
-                self.same_result(&what, &k, got, exp)
+                self.set_source_presence(*user, &source, &def, message)
             }
             Op::SetPrimarySource { user, source } => {
-                let k = key(*user);
                 let source = self.source_id(source);
-                let exp = self.model.set_primary_source(&k, source.as_str());
-                let got = self.store.set_primary_source(&k, &source);
-                self.same_result(&format!("set_primary_source({source})"), &k, got, exp)
+                self.set_primary_source(*user, &source)
             }
-            Op::CreateFeed => {
-                let exp = self.model.create_feed();
-                let got = self.store.create_feed();
-                if let (Ok(id), Ok(n)) = (&got, &exp) {
-                    self.feeds.push((*id, *n));
-                }
-                Self::same_outcome("create_feed", got, exp)
-            }
+            Op::CreateFeed => self.create_feed(),
             &Op::ReadFeed { feed, max } => {
                 let max = max.get(self.setup.pages.1).unwrap_or(1);
-                self.read_feed(feed, max)
+                self.read_feed(usize::from(feed), max)
             }
-            &Op::DeleteFeed { feed } => {
-                let (id, n) = self.feed_id(feed);
-                let exp = self.model.delete_feed(n);
-                let got = self.store.delete_feed(&id);
-                Self::same_outcome("delete_feed", got, exp)
-            }
-            &Op::SweepAtFeedExpiry(d) => {
-                let expiry = self.setup.feed_expiry_ms.max(self.setup.window_ms);
-                let newest = self.model.feeds.values().map(|f| f.last_read).max();
-                let at = newest
-                    .unwrap_or(self.model.now)
-                    .saturating_add(expiry)
-                    .saturating_add_signed((d % 4).into());
-                self.advance(at.saturating_sub(self.model.now));
-                self.apply(&Op::Sweep)
-            }
+            &Op::DeleteFeed { feed } => self.delete_feed(usize::from(feed)),
+            &Op::SweepAtFeedExpiry(d) => self.sweep_at_feed_expiry(d % 4),
             Op::Repeat => unreachable!("handled above"),
         }
     }
 
-    /// Reads a feed from both and compares: the users in the order of their latest change
-    /// (those changed at the same time in any order), `more`, or the full list when the feed
-    /// fell behind what the log holds, which only changes that may be pruned allow.
-    fn read_feed(&mut self, feed: u8, max: usize) -> TestResult {
-        let (id, n) = self.feed_id(feed);
-        let what = format!("read_feed(#{feed}, {max})");
-        let got = self.store.read_feed(&id, max);
-        let (read, n) = match (got, self.model.check_feed_read(n, max)) {
-            (Ok(read), Ok(n)) => (read, n),
-            (Err(g), Err(e)) if kind(&g).as_ref() == Some(&e) => return Ok(()),
-            (g, e) => return Err(fail(format!("{what}: store {g:?}, model {e:?}"))),
-        };
-        let pending = self.model.feed_pending(n);
-        if read.full {
-            ensure(read.reason == Some(FullReason::LogPruned), || {
-                format!("{what}: full for {:?}", read.reason)
-            })?;
-            ensure(!read.more, || format!("{what}: a full read with more"))?;
-            ensure(self.feed_may_be_pruned(n), || {
-                format!("{what}: full, but no change it has not read may be pruned; pending {pending:?}")
-            })?;
-            let exp = self.model.full(FullReason::LogPruned);
-            self.reads().same_list(&what, &read.users, &exp.users)?;
-            self.model.feed_consume_all(n);
-            return Ok(());
-        }
-        ensure(read.reason.is_none(), || {
-            format!("{what}: reason without full")
-        })?;
-        if let Some((k, e)) = self.pending_pruned_by_capacity(&pending) {
-            return Err(fail(format!(
-                "{what}: not full, but the latest change of {k:?} (#{}) was pruned",
-                e.change
-            )));
-        }
-        let got_keys: Vec<u64> = read.users.iter().map(|(k, _)| *k).collect();
-        let exp: ModelFeedRead<u64> = self.model.feed_read(n, max, &got_keys);
-        self.reads().same_list(
-            &format!("{what}, pending {pending:?}"),
-            &read.users,
-            &exp.users,
-        )?;
-        ensure(read.more == exp.more, || {
-            format!("{what}: more is {}; pending {pending:?}", read.more)
-        })?;
-        self.model.feed_consume(n, &exp);
-        Ok(())
-    }
-
-    /// Whether a change the feed has not read may have been pruned: by the window, or (with a
-    /// small capacity, one shard) among the oldest changes, where changes made at the same time
-    /// as the last one pruned count too (the store orders those its own way).
-    fn feed_may_be_pruned(&self, feed: usize) -> bool {
-        let (now, window) = (self.model.now, self.setup.window_ms);
-        let pruned = self.pruned_by_capacity();
-        let edge = pruned.checked_sub(1).map(|i| self.model.log[i].at);
-        self.model.feed_unconsumed(feed).into_iter().any(|i| {
-            let at = self.model.log[i].at;
-            at + window <= now || edge.is_some_and(|edge| at <= edge)
-        })
-    }
-
-    /// A pending user whose latest change the store has surely pruned for its capacity.
-    fn pending_pruned_by_capacity<'a>(
-        &self,
-        pending: &'a [(u64, Expected)],
-    ) -> Option<&'a (u64, Expected)> {
-        let pruned = self.pruned_by_capacity();
-        let edge = self.model.log[pruned.checked_sub(1)?].at;
-        pending
-            .iter()
-            .find(|(_, e)| self.model.log[e.change - 1].at < edge)
-    }
-
     /// Compares every read the store offers with the model.
     fn check_all(&mut self, step: usize) -> TestResult {
-        let keys = self.keys();
-        ensure(self.store.len() == self.model.len(), || {
-            format!(
-                "len: store {}, model {}",
-                self.store.len(),
-                self.model.len()
-            )
-        })?;
-        ensure(self.store.is_empty() == self.model.is_empty(), || {
-            "is_empty".to_owned()
-        })?;
-        let sources = self.all_sources();
-        for k in &keys {
-            match (self.store.get(k), self.model.get(k)) {
-                (Some(got), Some(exp)) => self.reads().same("get", k, &got, &exp)?,
-                (None, None) => {}
-                (got, exp) => return Err(fail(format!("get {k:?}: store {got:?}, model {exp:?}"))),
-            }
-            let primary = self.store.primary_source(k);
-            let exp_primary = self.model.primary_source(k);
-            ensure(
-                primary.as_ref().map(SourceId::as_str) == exp_primary.as_deref(),
-                || format!("primary_source({k:?}): store {primary:?}, model {exp_primary:?}"),
-            )?;
-            for s in &sources {
-                let what = format!("source_presence({k:?}, {s})");
-                match (
-                    self.store.source_presence(k, s),
-                    self.model.source_presence(k, s.as_str()),
-                ) {
-                    (Some(got), Some(exp)) => self.reads().same(&what, k, &got, &exp)?,
-                    (None, None) => {}
-                    (got, exp) => {
-                        return Err(fail(format!("{what}: store {got:?}, model {exp:?}")))
-                    }
-                }
-            }
-        }
-        let mut asked = keys.clone();
-        asked.extend([keys[3], keys[0], keys[3], 12345]);
-        let got = self.store.get_many(&asked);
-        let exp = self.model.get_many(&asked);
-        self.reads().same_list("get_many", &got, &exp)?;
-
-        // The registries.
-        for include_deactivated in [false, true] {
-            let got: Vec<(String, SystemPresence, bool)> = self
-                .store
-                .definitions(include_deactivated)
-                .into_iter()
-                .map(|d| (d.id.as_str().to_owned(), d.system_presence, d.deactivated))
-                .collect();
-            let exp = self.model.definition_list(include_deactivated);
-            ensure(got == exp, || {
-                format!("definitions({include_deactivated}): store {got:?}, model {exp:?}")
-            })?;
-        }
-        let got: Vec<(String, bool)> = self
-            .store
-            .sources()
-            .into_iter()
-            .map(|s| (s.id.as_str().to_owned(), s.deactivated))
-            .collect();
-        let exp = self.model.source_list();
-        ensure(got == exp, || {
-            format!("sources(): store {got:?}, model {exp:?}")
-        })?;
-
-        // Paging walks, both filters, with a small limit that varies by step.
-        let limit = 1 + step % self.setup.pages.1.min(4);
-        for include_offline in [true, false] {
-            self.reads().walk(limit, include_offline)?;
-        }
+        self.check_reads(step, &[12345])?;
         let mut reads = self.reads();
         reads.time_deltas()?;
         reads.cursor_deltas()
-    }
-
-    /// How many of the oldest changes the store has dropped for its log capacity (only set up
-    /// with one shard and no window pruning, where this is exact).
-    fn pruned_by_capacity(&self) -> usize {
-        if self.setup.log_capacity == BIG_LOG {
-            return 0;
-        }
-        assert_eq!(self.setup.shards, 1);
-        self.model.log.len().saturating_sub(self.setup.log_capacity)
-    }
-
-    /// At the end: reads every feed until nothing is left, with a small `max`, so that every
-    /// change is covered, and checks the feed is then empty.
-    fn drain_feeds(&mut self) -> TestResult {
-        for i in 0..self.feeds.len() {
-            if !self.model.feeds.contains_key(&self.feeds[i].1) {
-                continue;
-            }
-            let feed = u8::try_from(i).expect("at most MAX_OPS feeds");
-            for _ in 0..=usize::from(USERS) {
-                self.read_feed(feed, 2)?;
-                if self.model.feed_pending(self.feeds[i].1).is_empty() {
-                    break;
-                }
-            }
-            let r = self
-                .store
-                .read_feed(&self.feeds[i].0, 2)
-                .map_err(|e| fail(format!("draining feed #{i}: {e}")))?;
-            ensure(r.users.is_empty() && !r.more && !r.full, || {
-                format!("feed #{i} not empty once drained: {r:?}")
-            })?;
-            self.model.feed_consume(
-                self.feeds[i].1,
-                &ModelFeedRead {
-                    users: Vec::new(),
-                    more: false,
-                },
-            );
-        }
-        Ok(())
     }
 }
 

@@ -20,6 +20,7 @@
 //! [`parse_system_presence`] takes any of them.
 
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
 
 use serde::{Deserialize, Serialize};
 
@@ -281,96 +282,95 @@ fn labels_for(def: &Definition, locale: Option<&str>) -> BTreeMap<String, String
     }
 }
 
+/// Which of Genesys' two definition shapes a [`DefinitionBody`] is.
+pub trait DefinitionShape {
+    /// The older shape: definitions at `/api/v2/presencedefinitions`, with `primary` (whether
+    /// the definition is built in) and system presences spelled `On Queue`. Else the current
+    /// one: at `/api/v2/presence/definitions`, with `type` and system presences spelled
+    /// `OnQueue`.
+    const OLDER: bool;
+}
+
+/// The shape of Genesys `OrganizationPresenceDefinition`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CurrentShape;
+
+impl DefinitionShape for CurrentShape {
+    const OLDER: bool = false;
+}
+
+/// The shape of Genesys `OrganizationPresence`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OlderShape;
+
+impl DefinitionShape for OlderShape {
+    const OLDER: bool = true;
+}
+
 /// A definition of `/api/v2/presence/definitions` (Genesys `OrganizationPresenceDefinition`).
+pub type OrganizationPresenceDefinition = DefinitionBody<CurrentShape>;
+
+/// A definition of the older `/api/v2/presencedefinitions` (Genesys `OrganizationPresence`).
+pub type OrganizationPresence = DefinitionBody<OlderShape>;
+
+/// A presence definition in shape `S` ([`OrganizationPresenceDefinition`] or
+/// [`OrganizationPresence`]). The fields of one shape only are `None` in the other, so never
+/// written there.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OrganizationPresenceDefinition {
+#[serde(rename_all = "camelCase", bound = "")]
+pub struct DefinitionBody<S> {
     /// Its id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// Its `en_US` label.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// `System` for the ten built in, `User` for the org's.
+    /// `System` for the ten built in, `User` for the org's (the current shape only).
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
     /// Its name by locale; required when creating or replacing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language_labels: Option<BTreeMap<String, String>>,
-    /// The system presence it refines, e.g. `OnQueue`; required when creating or replacing.
+    /// The system presence it refines, e.g. `OnQueue` (`On Queue` in the older shape);
+    /// required when creating or replacing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system_presence: Option<String>,
-    /// Its division (unused: every definition is in the home division).
+    /// Its division (the current shape only; unused: every definition is in the home
+    /// division).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub division_id: Option<String>,
-    /// Whether it is retired.
+    /// Whether it is retired ("deleted" in the older API's words).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deactivated: Option<bool>,
-    /// Where it is.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub self_uri: Option<String>,
-}
-
-impl DefinitionModel for OrganizationPresenceDefinition {
-    fn from_definition(def: &Definition, locale: Option<&str>) -> Self {
-        OrganizationPresenceDefinition {
-            id: Some(def.id.to_string()),
-            name: def.label("en_US").map(str::to_owned),
-            kind: Some(if def.system { "System" } else { "User" }.into()),
-            language_labels: Some(labels_for(def, locale)),
-            system_presence: Some(pascal_name(def.system_presence).into()),
-            division_id: None,
-            deactivated: Some(def.deactivated),
-            self_uri: Some(format!("{API}/presence/definitions/{}", def.id)),
-        }
-    }
-
-    fn input(&self) -> Result<DefinitionInput, Error> {
-        DefinitionInput::read(
-            self.language_labels.as_ref(),
-            self.system_presence.as_deref(),
-            self.deactivated,
-        )
-    }
-}
-
-/// A definition of the older `/api/v2/presencedefinitions` (Genesys `OrganizationPresence`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OrganizationPresence {
-    /// Its id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    /// Its `en_US` label.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// Its name by locale; required when creating or replacing.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub language_labels: Option<BTreeMap<String, String>>,
-    /// The system presence it refines, e.g. `On Queue`; required when creating or replacing.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub system_presence: Option<String>,
-    /// Whether it is retired ("deleted" in this API's words).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deactivated: Option<bool>,
-    /// Whether it is the built-in definition of its system presence.
+    /// Whether it is the built-in definition of its system presence (the older shape only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary: Option<bool>,
     /// Where it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub self_uri: Option<String>,
+    /// Which shape it is (no data).
+    #[serde(skip)]
+    pub shape: PhantomData<S>,
 }
 
-impl DefinitionModel for OrganizationPresence {
+impl<S: DefinitionShape> DefinitionModel for DefinitionBody<S> {
     fn from_definition(def: &Definition, locale: Option<&str>) -> Self {
-        OrganizationPresence {
+        let (path, system_presence) = if S::OLDER {
+            ("presencedefinitions", def.system_presence.display_name())
+        } else {
+            ("presence/definitions", pascal_name(def.system_presence))
+        };
+        DefinitionBody {
             id: Some(def.id.to_string()),
             name: def.label("en_US").map(str::to_owned),
+            kind: (!S::OLDER).then(|| if def.system { "System" } else { "User" }.into()),
             language_labels: Some(labels_for(def, locale)),
-            system_presence: Some(def.system_presence.display_name().into()),
+            system_presence: Some(system_presence.into()),
+            division_id: None,
             deactivated: Some(def.deactivated),
-            primary: Some(def.system),
-            self_uri: Some(format!("{API}/presencedefinitions/{}", def.id)),
+            primary: S::OLDER.then_some(def.system),
+            self_uri: Some(format!("{API}/{path}/{}", def.id)),
+            shape: PhantomData,
         }
     }
 

@@ -17,6 +17,7 @@
 
 #![allow(dead_code)]
 
+pub mod harness;
 pub mod reads;
 
 use std::collections::{BTreeMap, BTreeSet};
