@@ -1029,7 +1029,11 @@ mod snapshot {
         /// Ends a restore at `now`: the log resumes above every restored version and every
         /// sequence the old store `issued`, and is complete only from now on.
         pub(crate) fn finish_restore(&mut self, now: u64, issued: u64) {
-            let newest = self.records.iter().map(|r| r.version).fold(issued, u64::max);
+            let newest = self
+                .records
+                .iter()
+                .map(|r| r.version)
+                .fold(issued, u64::max);
             self.log = Log::resumed(newest + 1, now);
             self.last_ts = self.last_ts.max(now.min(MAX_TIME));
         }
