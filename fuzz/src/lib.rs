@@ -13,3 +13,4 @@ pub mod cursor;
 pub mod ids;
 pub mod ops;
 pub mod replay;
+pub mod router;

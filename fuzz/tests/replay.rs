@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use presence_store_fuzz::{category, cursor, ids, ops, replay};
+use presence_store_fuzz::{category, cursor, ids, ops, replay, router};
 
 fn corpus(target: &str) -> PathBuf {
     [env!("CARGO_MANIFEST_DIR"), "corpus", target]
@@ -28,4 +28,9 @@ fn category_corpus() {
 #[test]
 fn ids_corpus() {
     replay::corpus(&corpus("ids"), ids::run);
+}
+
+#[test]
+fn router_corpus() {
+    replay::corpus(&corpus("router"), router::run);
 }
