@@ -53,6 +53,7 @@ mod app;
 
 use app::accounts::{Principal, DEMO_GENESYS_TOKEN, DEMO_SYMPHONY_TOKEN};
 use app::directory::User;
+use app::http::Dialect;
 use app::{App, Options};
 
 /// 2026-11-23T12:00:00Z: the clock, which never moves.
@@ -88,19 +89,6 @@ fn harness() -> &'static Mutex<Harness> {
 }
 
 // ---- The routes ----------------------------------------------------------------------------
-
-/// The API a route belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Dialect {
-    /// `/pod`, `/login`, `/relay`.
-    Symphony,
-    /// `/api/v1`.
-    RocketChat,
-    /// `/api/v2`, `/oauth`.
-    Genesys,
-    /// `/devices`, `/openapi.json`, anything else.
-    Own,
-}
 
 /// One route: method, path (placeholders in braces) and dialect.
 #[derive(Clone, Copy, Debug)]
