@@ -11,6 +11,12 @@
 //! Every error a dialect's routes give (bad input, 401, 403, 404, 405, 413, 415) carries that
 //! dialect's error body; see [`http`].
 
+// Nothing from a request may panic the server.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 pub mod accounts;
 pub mod demo;
 pub mod devices;
