@@ -43,7 +43,6 @@ use presence_store::{
 use presence_store::{PresenceStore, Snapshot};
 use proptest::prelude::*;
 use proptest::sample::select;
-use proptest::test_runner::FileFailurePersistence;
 
 const SESSIONS: [u64; 3] = [0, 7, u64::MAX];
 const ACTIVITIES: [Activity; 3] = [Activity::Active, Activity::Idle, Activity::Offline];
@@ -628,30 +627,14 @@ fn run_ops<K: TestKey>(setup: &Setup, prelude: &[Op], ops: &[Op], key: fn(u8) ->
     h.run(&ops)
 }
 
-fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(256)
-}
-
-/// Where a failing case is saved, shrunk, to be replayed first on every later run: the crate's
-/// `proptest-regressions/` (proptest's default would put it beside this file, as no `lib.rs`
-/// is found above `tests/`).
+/// Where a failing case is saved (see `model::proptest_config`).
 const REGRESSIONS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/proptest-regressions/model_layers_proptest.txt"
 );
 
-fn config() -> ProptestConfig {
-    ProptestConfig {
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(REGRESSIONS))),
-        ..ProptestConfig::with_cases(cases())
-    }
-}
-
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(model::proptest_config(REGRESSIONS))]
 
     #[test]
     fn layers_match_model_u64_keys(

@@ -25,7 +25,7 @@ use presence_store::{
 };
 use proptest::prelude::*;
 use proptest::sample::select;
-use proptest::test_runner::{FileFailurePersistence, TestCaseError};
+use proptest::test_runner::TestCaseError;
 
 const USERS: u8 = 20;
 const SESSIONS: [u64; 3] = [0, 7, u64::MAX];
@@ -462,30 +462,14 @@ fn run_paging(
     Ok(())
 }
 
-fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(256)
-}
-
-/// Where a failing case is saved, shrunk, to be replayed first on every later run: the crate's
-/// `proptest-regressions/` (proptest's default would put it beside this file, as no `lib.rs`
-/// is found above `tests/`).
+/// Where a failing case is saved (see `model::proptest_config`).
 const REGRESSIONS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/proptest-regressions/model_proptest.txt"
 );
 
-fn config() -> ProptestConfig {
-    ProptestConfig {
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(REGRESSIONS))),
-        ..ProptestConfig::with_cases(cases())
-    }
-}
-
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(model::proptest_config(REGRESSIONS))]
 
     #[test]
     fn store_matches_model_u64_keys(

@@ -1157,3 +1157,20 @@ impl<K: Ord + Clone + Debug> Versions<K> {
         Ok(())
     }
 }
+
+/// The property tests' proptest config: `PROPTEST_CASES` cases (256 by default), and failing
+/// cases saved, shrunk, to `regressions` (a path under the crate's `proptest-regressions/`,
+/// since proptest's default would put them beside the test file, no `lib.rs` being above
+/// `tests/`), to be replayed first on every later run.
+pub fn proptest_config(regressions: &'static str) -> proptest::test_runner::Config {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(256);
+    proptest::test_runner::Config {
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::Direct(regressions),
+        )),
+        ..proptest::test_runner::Config::with_cases(cases)
+    }
+}
