@@ -117,6 +117,13 @@ impl Log {
         Ok(self.iter_from(self.entries.partition_point(|e| e.ts < t)))
     }
 
+    /// Moves every entry's slot to `moved(slot)`, as when the shard reorders its records.
+    pub(crate) fn remap(&mut self, moved: impl Fn(u32) -> u32) {
+        for e in self.entries.iter_mut() {
+            e.slot = moved(e.slot);
+        }
+    }
+
     fn iter_from(&self, index: usize) -> impl Iterator<Item = (u64, &Entry)> + '_ {
         let first = self.first_seq;
         self.entries

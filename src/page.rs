@@ -4,8 +4,6 @@
 //! A page is read with every shard's read lock held, so its items and its cursor are one
 //! consistent snapshot; the merge costs O(limit x log shards + shards x log users).
 
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
 use std::ops::Bound;
 
 use crate::{Cursor, Presence};
@@ -72,65 +70,90 @@ pub struct Page<K> {
     pub cursor: Cursor,
 }
 
-/// The smallest current key of one shard's range.
-struct Head<'a, K, V> {
-    key: &'a K,
-    value: V,
-    shard: usize,
-}
-
-impl<K: Ord, V> PartialEq for Head<'_, K, V> {
-    fn eq(&self, other: &Self) -> bool {
-        self.key == other.key
-    }
-}
-
-impl<K: Ord, V> Eq for Head<'_, K, V> {}
-
-impl<K: Ord, V> PartialOrd for Head<'_, K, V> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl<K: Ord, V> Ord for Head<'_, K, V> {
-    /// Reversed, so that `BinaryHeap` pops the smallest key first.
-    fn cmp(&self, other: &Self) -> Ordering {
-        other.key.cmp(self.key)
-    }
-}
-
-/// Merges sorted iterators with disjoint keys into one sorted iterator.
+/// Merges sorted iterators with disjoint keys into one sorted iterator, with a loser tree: each
+/// item costs one comparison per level (log2 of the number of ranges). The tree's nodes hold
+/// the losers' heads themselves, so a replay compares the climbing head with each node in place.
 pub(crate) struct Merge<'a, K, V, I> {
     ranges: Vec<I>,
-    heap: BinaryHeap<Head<'a, K, V>>,
+    /// `losers[n]` is the head that lost the match at inner node `n` (1-based, children `2n`
+    /// and `2n + 1`; range `i` is leaf `losers.len() + i`).
+    losers: Vec<Head<'a, K, V>>,
+    /// The smallest head.
+    winner: Head<'a, K, V>,
 }
 
-impl<'a, K: Ord, V, I: Iterator<Item = (&'a K, V)>> Merge<'a, K, V, I> {
-    pub(crate) fn new(ranges: impl IntoIterator<Item = I>) -> Self {
-        let mut ranges: Vec<I> = ranges.into_iter().collect();
-        let mut heap = BinaryHeap::with_capacity(ranges.len());
-        for (shard, range) in ranges.iter_mut().enumerate() {
-            if let Some((key, value)) = range.next() {
-                heap.push(Head { key, value, shard });
-            }
-        }
-        Merge { ranges, heap }
+/// A range's smallest remaining item (`None` once it is exhausted, or for the padding that makes
+/// the number of leaves a power of two), and the range's index.
+type Head<'a, K, V> = (Option<(&'a K, V)>, usize);
+
+/// Whether head `a` comes before head `b`: an exhausted range comes last, and ties (which only
+/// merges of timestamps have) go to the lower range.
+#[inline]
+fn beats<K: Ord, V>(a: &Head<'_, K, V>, b: &Head<'_, K, V>) -> bool {
+    match (&a.0, &b.0) {
+        (Some(x), Some(y)) => x.0 < y.0 || (x.0 == y.0 && a.1 < b.1),
+        (x, _) => x.is_some(),
     }
 }
 
-impl<'a, K: Ord, V, I: Iterator<Item = (&'a K, V)>> Iterator for Merge<'a, K, V, I> {
+impl<'a, K: Ord, V: Copy, I: Iterator<Item = (&'a K, V)>> Merge<'a, K, V, I> {
+    pub(crate) fn new(ranges: impl IntoIterator<Item = I>) -> Self {
+        let mut ranges: Vec<I> = ranges.into_iter().collect();
+        let leaves = ranges.len().next_power_of_two();
+        let mut heads: Vec<Head<'a, K, V>> = (0..leaves)
+            .map(|i| (ranges.get_mut(i).and_then(Iterator::next), i))
+            .collect();
+        let mut losers = vec![(None, 0); leaves];
+        let winner = Self::play(&mut heads, &mut losers, 1);
+        Merge {
+            ranges,
+            losers,
+            winner,
+        }
+    }
+
+    /// Plays the matches of the subtree at `node`, filing its losers; returns its winner.
+    fn play(
+        heads: &mut [Head<'a, K, V>],
+        losers: &mut [Head<'a, K, V>],
+        node: usize,
+    ) -> Head<'a, K, V> {
+        if node >= losers.len() {
+            return heads[node - losers.len()];
+        }
+        let left = Self::play(heads, losers, 2 * node);
+        let right = Self::play(heads, losers, 2 * node + 1);
+        let (winner, loser) = if beats(&left, &right) {
+            (left, right)
+        } else {
+            (right, left)
+        };
+        losers[node] = loser;
+        winner
+    }
+}
+
+impl<'a, K: Ord, V: Copy, I: Iterator<Item = (&'a K, V)>> Iterator for Merge<'a, K, V, I> {
     /// The next smallest key, with its value and the index of the range it came from.
     type Item = (usize, &'a K, V);
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        let mut top = self.heap.peek_mut()?;
-        let shard = top.shard;
-        let old = match self.ranges[shard].next() {
-            Some((key, value)) => std::mem::replace(&mut *top, Head { key, value, shard }),
-            None => std::collections::binary_heap::PeekMut::pop(top),
+        let (Some((key, value)), range) = self.winner else {
+            return None;
         };
-        Some((shard, old.key, old.value))
+        // The range's next head climbs from its leaf, swapping places with every loser that
+        // beats it; what reaches the root is the new winner.
+        let mut head = (self.ranges[range].next(), range);
+        let mut node = (self.losers.len() + range) / 2;
+        while let Some(loser) = self.losers.get_mut(node).filter(|_| node > 0) {
+            if beats(loser, &head) {
+                std::mem::swap(loser, &mut head);
+            }
+            node /= 2;
+        }
+        self.winner = head;
+        Some((range, key, value))
     }
 }
 
@@ -150,5 +173,24 @@ mod tests {
             merged,
             [(0, 1), (1, 2), (1, 3), (0, 4), (3, 5), (0, 7), (1, 9)]
         );
+    }
+
+    #[test]
+    fn merge_matches_a_sort_for_any_number_of_ranges_and_ties() {
+        for ranges in 0..12 {
+            // Range r holds the multiples of r + 1 below 40: ties across ranges, some empty.
+            let data: Vec<Vec<u32>> = (0..ranges)
+                .map(|r| (0..40).filter(|k| k % (r + 1) == 0 && k % 7 != r).collect())
+                .collect();
+            let merged: Vec<(u32, usize)> =
+                Merge::new(data.iter().map(|d| d.iter().map(|k| (k, ()))))
+                    .map(|(r, k, ())| (*k, r))
+                    .collect();
+            let mut want: Vec<(u32, usize)> = (0..ranges as usize)
+                .flat_map(|r| data[r].iter().map(move |&k| (k, r)))
+                .collect();
+            want.sort_unstable();
+            assert_eq!(merged, want, "{ranges} ranges");
+        }
     }
 }

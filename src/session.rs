@@ -171,6 +171,15 @@ impl Wheel {
             self.buckets.entry(bucket).or_default().extend(slots);
         }
     }
+
+    /// Moves every filed slot to `moved(slot)`, dropping those it maps to `None` (records the
+    /// shard dropped), as when the shard reorders its records.
+    pub(crate) fn remap(&mut self, moved: impl Fn(u32) -> Option<u32>) {
+        for slots in self.buckets.values_mut() {
+            slots.retain_mut(|s| moved(*s).map(|m| *s = m).is_some());
+        }
+        self.buckets.retain(|_, slots| !slots.is_empty());
+    }
 }
 
 #[cfg(test)]

@@ -1,12 +1,21 @@
-//! One lock stripe: the records of the users whose keys hash here, an ordered index of their keys
-//! for paging, the shard's change log, and its session wheel.
+//! One lock stripe: the records of the users whose keys hash here, kept mostly in key order for
+//! paging, the shard's change log, and its session wheel.
 //!
-//! Records live in a dense slab addressed by `u32` slots, found through a [`SlotTable`] and
-//! through the ordered index. A removed user leaves a tombstone (its record, marked removed, still
-//! in the hash table but not in the index) until its last log entry is pruned, so deltas can report
-//! the removal and a user re-added meanwhile keeps one record and one latest entry. Invariants:
-//! every log entry's record has `version >= ` the entry's sequence, with equality for exactly the
-//! latest change of each record; `live` counts the records that are not tombstones.
+//! Records live in a dense slab addressed by `u32` slots, found by key through a [`SlotTable`].
+//! The slab starts with the *sorted run*: records in key order, which a page reads in sequence
+//! like the leaves of a B-tree. Users added since are appended after it and found in key order
+//! through a small `BTreeMap`, the *tail*. Every so often (once the changes since the last time
+//! reach a sixteenth of the records and log entries, so the work is O(1) per change amortized)
+//! the shard *compacts*: it sorts every live record into a new run and moves each slot the hash
+//! table, log, wheel and side tables hold with its record.
+//!
+//! A removed user leaves a tombstone (its record, marked removed, still in the hash table) until
+//! its last log entry is pruned, so deltas can report the removal and a user re-added meanwhile
+//! keeps one record and one latest entry; then the record is *freed* (out of the hash table) and
+//! dropped at the next compaction, which files tombstones after the run. Invariants: every log
+//! entry's record has `version >= ` the entry's sequence, with equality for exactly the latest
+//! change of each record, and no entry names a freed record; every live user's record is in the
+//! run or in the tail, not both; `live` counts the records that are not tombstones.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
@@ -23,12 +32,22 @@ use crate::{
     resolve, Activity, Category, Clock, DefinitionId, Error, Key, Presence, SetMode, SourceId,
 };
 
-/// Record flag: the user was removed; the record is a tombstone (or a free slot).
+/// Record flag: the user was removed; the record is a tombstone, or freed.
 const REMOVED: u8 = 1;
 /// Record flag: the user has sessions beyond the inline one, in `Shard::more_sessions`.
 const MORE_SESSIONS: u8 = 2;
 /// Record flag: the user has rarer state (a status message) in `Shard::extras`.
 const EXTRAS: u8 = 4;
+/// Record flag: a removed user's last log entry was pruned; the record is out of the hash table
+/// and the next compaction drops it.
+const FREED: u8 = 8;
+
+/// Every this many records of the sorted run, a key is copied into `Shard::fences`.
+const FENCE_EVERY: usize = 64;
+
+/// A shard compacts once the changes to its layout since the last compaction pass this
+/// fraction of its records and log entries, which the compaction moves.
+const COMPACT_EVERY: usize = 16;
 
 /// The rarer parts of a user's state, kept beside the record so records stay small.
 #[derive(Clone, Debug, Default)]
@@ -192,8 +211,15 @@ pub(crate) struct Limits {
 pub(crate) struct Shard<K> {
     table: SlotTable,
     records: Vec<Record<K>>,
-    free: Vec<u32>,
-    index: BTreeMap<K, u32>,
+    /// Records `..sorted` are in key order (the sorted run).
+    sorted: usize,
+    /// The key of every `FENCE_EVERY`th record of the run: a page's binary search for its
+    /// first key runs over these (a few KiB that stay in cache), then within one block.
+    fences: Vec<K>,
+    /// The live users whose records are after the sorted run, by key.
+    tail: BTreeMap<K, u32>,
+    /// Users added, removed, revived or freed since the last compaction.
+    since_compaction: usize,
     log: Log,
     wheel: Wheel,
     more_sessions: HashMap<u32, Vec<Session>, RandomState>,
@@ -215,8 +241,10 @@ impl<K: Key> Shard<K> {
         Shard {
             table: SlotTable::default(),
             records: Vec::new(),
-            free: Vec::new(),
-            index: BTreeMap::new(),
+            sorted: 0,
+            fences: Vec::new(),
+            tail: BTreeMap::new(),
+            since_compaction: 0,
             log: Log::new(),
             wheel: Wheel::default(),
             more_sessions: HashMap::with_hasher(hasher.clone()),
@@ -332,11 +360,25 @@ impl<K: Key> Shard<K> {
         self.records[slot as usize].version == seq
     }
 
-    /// Users from `start` on, in key order, with their slots.
-    pub(crate) fn range(&self, start: Bound<&K>) -> impl Iterator<Item = (&K, u32)> {
-        self.index
-            .range::<K, _>((start, Bound::Unbounded))
-            .map(|(k, &slot)| (k, slot))
+    /// Users from `start` on, in key order, with their slots: the sorted run from `start`
+    /// (found by binary search) merged with the tail.
+    pub(crate) fn range(&self, start: Bound<&K>) -> Users<'_, K> {
+        let run = &self.records[..self.sorted];
+        let from = match start {
+            Bound::Included(k) => self.run_position(|key| key < k),
+            Bound::Excluded(k) => self.run_position(|key| key <= k),
+            Bound::Unbounded => 0,
+        };
+        let mut tail = self.tail.range::<K, _>((start, Bound::Unbounded));
+        let mut users = Users {
+            run,
+            next: from,
+            run_head: None,
+            tail_head: tail.next().map(|(k, &slot)| (k, slot)),
+            tail,
+        };
+        users.run_head = users.next_in_run();
+        users
     }
 
     /// Appends to `out` the users whose latest change is among `entries`.
@@ -607,7 +649,10 @@ impl<K: Key> Shard<K> {
         }
         rec.revive();
         rec.flags = REMOVED;
-        self.index.remove(key);
+        if slot as usize >= self.sorted {
+            self.tail.remove(key);
+        }
+        self.since_compaction += 1;
         self.live -= 1;
         self.tombstones += 1;
         let now = self.tick(clock);
@@ -649,6 +694,11 @@ impl<K: Key> Shard<K> {
         }
         self.wheel.refile(current, still_current);
         self.prune(now, limits);
+        // Removals and frees compact here too, so a shard that only loses users gives their
+        // records back and its pages stop skipping them.
+        if self.compaction_due() {
+            self.compact();
+        }
         transitions
     }
 
@@ -672,12 +722,13 @@ impl<K: Key> Shard<K> {
 
     /// Frees the record at `slot` if it is a tombstone whose last change is `seq`.
     fn free_if_tombstone(&mut self, seq: u64, slot: u32) {
-        let rec = &self.records[slot as usize];
+        let rec = &mut self.records[slot as usize];
         if rec.version == seq && rec.is_removed() {
+            rec.flags |= FREED;
             self.tombstones -= 1;
+            self.since_compaction += 1;
             let hash_of = |s: u32| self.hasher.hash_one(&self.records[s as usize].key);
             self.table.remove(hash_of(slot), slot, hash_of);
-            self.free.push(slot);
         }
     }
 
@@ -697,33 +748,99 @@ impl<K: Key> Shard<K> {
     fn add(&mut self, hash: u64, key: &K, found: Option<u32>) -> Result<(u32, bool), Error> {
         if let Some(slot) = found {
             self.records[slot as usize].revive();
-            self.index.insert(key.clone(), slot);
+            // A tombstone in the run is back in key order; one after it joins the tail.
+            if slot as usize >= self.sorted {
+                self.tail.insert(key.clone(), slot);
+                self.since_compaction += 1;
+            }
             self.live += 1;
             self.tombstones -= 1;
             return Ok((slot, true));
         }
-        let record = Record::new(key.clone());
-        let slot = match self.free.pop() {
-            Some(slot) => {
-                let old = std::mem::replace(&mut self.records[slot as usize], record);
-                // A freed slot may still be filed in the wheel; keep that filing valid.
-                self.records[slot as usize].sched = old.sched;
-                slot
-            }
-            None => {
-                let slot = u32::try_from(self.records.len())
-                    .ok()
-                    .filter(|&s| s < MAX_SLOTS)
-                    .ok_or(Error::CapacityExceeded)?;
-                self.records.push(record);
-                slot
-            }
-        };
+        let full = self.records.len() >= MAX_SLOTS as usize;
+        if self.compaction_due() || (full && self.since_compaction > 0) {
+            self.compact();
+        }
+        let slot = u32::try_from(self.records.len())
+            .ok()
+            .filter(|&s| s < MAX_SLOTS)
+            .ok_or(Error::CapacityExceeded)?;
+        if self.records.len() == self.records.capacity() {
+            // Grow by what the next compaction would leave room for, not by doubling.
+            self.records.reserve_exact(self.room());
+        }
+        self.records.push(Record::new(key.clone()));
         let hash_of = |s: u32| self.hasher.hash_one(&self.records[s as usize].key);
         self.table.insert(hash, slot, hash_of);
-        self.index.insert(key.clone(), slot);
+        self.tail.insert(key.clone(), slot);
+        self.since_compaction += 1;
         self.live += 1;
         Ok((slot, true))
+    }
+
+    /// The number of keys of the sorted run that are `before` the start of a range: a binary
+    /// search over the fences, then over the one block they leave.
+    fn run_position(&self, before: impl Fn(&K) -> bool) -> usize {
+        let block = self.fences.partition_point(|k| before(k));
+        let from = block.saturating_sub(1) * FENCE_EVERY;
+        let to = (block * FENCE_EVERY + 1).min(self.sorted);
+        from + self.records[from..to].partition_point(|r| before(&r.key))
+    }
+
+    /// Whether the changes since the last compaction pay for the next one.
+    fn compaction_due(&self) -> bool {
+        self.since_compaction > self.records.len() / COMPACT_EVERY
+    }
+
+    /// Records' room to add between compactions.
+    fn room(&self) -> usize {
+        self.records.len() / COMPACT_EVERY + 16
+    }
+
+    /// Rebuilds the slab: every live user's record in key order (the new sorted run), then the
+    /// tombstones; freed records are dropped. Every slot held elsewhere (the hash table, the
+    /// log, the wheel and the side tables) moves with its record. O(records + log entries).
+    #[cold]
+    #[inline(never)]
+    fn compact(&mut self) {
+        let mut order: Vec<u32> = Vec::with_capacity(self.live + self.tombstones);
+        order.extend(self.range(Bound::Unbounded).map(|(_, slot)| slot));
+        let sorted = order.len();
+        let is_tombstone = |r: &Record<K>| r.flags & (REMOVED | FREED) == REMOVED;
+        order.extend(
+            (0..)
+                .zip(&self.records)
+                .filter(|(_, r)| is_tombstone(r))
+                .map(|(slot, _)| slot),
+        );
+        // Old slot to new; `NOT_KEPT` for a freed record.
+        let mut moved = vec![NOT_KEPT; self.records.len()];
+        for (new, &old) in (0..).zip(&order) {
+            moved[old as usize] = new;
+        }
+        let mut old: Vec<Option<Record<K>>> = std::mem::take(&mut self.records)
+            .into_iter()
+            .map(Some)
+            .collect();
+        self.records
+            .reserve_exact(order.len() + order.len() / COMPACT_EVERY + 16);
+        self.records
+            .extend(order.iter().filter_map(|&slot| old[slot as usize].take()));
+        let to = |slot: u32| moved[slot as usize];
+        self.table.remap(to);
+        self.log.remap(to);
+        self.wheel
+            .remap(|slot| Some(to(slot)).filter(|&s| s != NOT_KEPT));
+        rekey(&mut self.extras, to);
+        rekey(&mut self.more_sessions, to);
+        self.tail.clear();
+        self.sorted = sorted;
+        self.fences = self.records[..sorted]
+            .iter()
+            .step_by(FENCE_EVERY)
+            .map(|r| r.key.clone())
+            .collect();
+        self.since_compaction = 0;
     }
 
     /// Logs a visible change of the record at `slot` and offers it to subscribers.
@@ -908,6 +1025,60 @@ impl<K: Key> Shard<K> {
     }
 }
 
+/// A slot `compact` drops.
+const NOT_KEPT: u32 = u32::MAX;
+
+/// Moves a side table's entries to their records' new slots.
+fn rekey<V>(map: &mut HashMap<u32, V, RandomState>, moved: impl Fn(u32) -> u32) {
+    let entries: Vec<(u32, V)> = map.drain().collect();
+    map.extend(entries.into_iter().map(|(slot, v)| (moved(slot), v)));
+}
+
+/// A shard's live users from some key on, in key order, with their slots: the sorted run
+/// (skipping removed records) merged with the tail.
+pub(crate) struct Users<'a, K> {
+    run: &'a [Record<K>],
+    /// The run's next record to look at.
+    next: usize,
+    run_head: Option<(&'a K, u32)>,
+    tail_head: Option<(&'a K, u32)>,
+    tail: std::collections::btree_map::Range<'a, K, u32>,
+}
+
+impl<'a, K: Ord> Users<'a, K> {
+    #[inline]
+    fn next_in_run(&mut self) -> Option<(&'a K, u32)> {
+        while let Some(rec) = self.run.get(self.next) {
+            self.next += 1;
+            if !rec.is_removed() {
+                return Some((&rec.key, self.next as u32 - 1));
+            }
+        }
+        None
+    }
+}
+
+impl<'a, K: Ord> Iterator for Users<'a, K> {
+    type Item = (&'a K, u32);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        let from_run = match (self.run_head, self.tail_head) {
+            (Some(r), Some(t)) => r.0 < t.0,
+            (run, _) => run.is_some(),
+        };
+        if from_run {
+            let head = self.run_head;
+            self.run_head = self.next_in_run();
+            head
+        } else {
+            let head = self.tail_head;
+            self.tail_head = self.tail.next().map(|(k, &slot)| (k, slot));
+            head
+        }
+    }
+}
+
 #[cfg(feature = "serde")]
 mod snapshot {
     use super::*;
@@ -921,7 +1092,7 @@ mod snapshot {
 
         /// Appends this shard's users, in key order, to `out`.
         pub(crate) fn snapshot_users(&self, out: &mut Vec<UserSnapshot<K>>) {
-            for (key, &slot) in &self.index {
+            for (key, slot) in self.range(Bound::Unbounded) {
                 let rec = &self.records[slot as usize];
                 let sessions = std::iter::once(&rec.session)
                     .filter(|s| !s.is_empty())
@@ -1036,6 +1207,7 @@ mod snapshot {
                 .fold(issued, u64::max);
             self.log = Log::resumed(newest + 1, now);
             self.last_ts = self.last_ts.max(now.min(MAX_TIME));
+            self.compact();
         }
     }
 }

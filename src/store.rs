@@ -738,42 +738,27 @@ impl<K: Key> PresenceStore<K> {
 /// A bounded delta: users, the cursor after the last of them, and whether more were waiting.
 type Limited<K> = (Vec<(K, Presence)>, Cursor, bool);
 
-/// How many merged keys a page gathers before it reads their records.
-const PAGE_BATCH: usize = 256;
-
 /// Up to `limit` users of the locked shards from `start` on, in key order, with the key that
 /// follows them.
-///
-/// Two passes per batch: the merge gathers keys and record addresses, then a tight loop reads
-/// the records, so their cache misses overlap instead of queueing behind the merge's work.
 fn sorted_users<K: Key>(
     guards: &[RwLockReadGuard<'_, Shard<K>>],
     start: Bound<&K>,
     include_offline: bool,
     limit: usize,
 ) -> (Vec<(K, Presence)>, Option<K>) {
-    let mut merged = Merge::new(guards.iter().map(|g| g.range(start)));
     let users: usize = guards.iter().map(|g| g.live()).sum();
     let mut items = Vec::with_capacity(limit.min(users));
-    let mut batch = Vec::with_capacity(PAGE_BATCH.min(limit.saturating_add(1)));
-    loop {
-        let wanted = (limit - items.len()).saturating_add(1).min(PAGE_BATCH);
-        batch.clear();
-        batch.extend(merged.by_ref().take(wanted));
-        if batch.is_empty() {
-            return (items, None);
+    for (shard, key, slot) in Merge::new(guards.iter().map(|g| g.range(start))) {
+        let presence = guards[shard].presence(slot);
+        if !include_offline && presence.category == Category::Offline {
+            continue;
         }
-        for &(shard, key, slot) in &batch {
-            let presence = guards[shard].presence(slot);
-            if !include_offline && presence.category == Category::Offline {
-                continue;
-            }
-            if items.len() == limit {
-                return (items, Some(key.clone()));
-            }
-            items.push((key.clone(), presence));
+        if items.len() == limit {
+            return (items, Some(key.clone()));
         }
+        items.push((key.clone(), presence));
     }
+    (items, None)
 }
 
 /// The hasher that routes keys to shards: random per store, but fixed under loom

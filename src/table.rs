@@ -95,6 +95,14 @@ impl SlotTable {
         self.len -= 1;
     }
 
+    /// Moves every entry's slot to `moved(slot)`, as when the shard reorders its records. The
+    /// hashes do not change, so every entry keeps its bucket.
+    pub(crate) fn remap(&mut self, moved: impl Fn(u32) -> u32) {
+        for e in self.buckets.iter_mut().filter(|e| **e != EMPTY) {
+            *e = (*e & !SLOT_BITS) | moved(*e & SLOT_BITS);
+        }
+    }
+
     fn grow(&mut self, hash_of: &impl Fn(u32) -> u64) {
         let size = (self.buckets.len() * 2).max(16);
         let old = std::mem::replace(&mut self.buckets, vec![EMPTY; size].into_boxed_slice());
