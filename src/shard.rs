@@ -361,14 +361,52 @@ impl<K: Key> Shard<K> {
     }
 
     /// Users from `start` on, in key order, with their slots: the sorted run from `start`
-    /// (found by binary search) merged with the tail.
+    /// merged with the tail.
     pub(crate) fn range(&self, start: Bound<&K>) -> Users<'_, K> {
-        let run = &self.records[..self.sorted];
-        let from = match start {
-            Bound::Included(k) => self.run_position(|key| key < k),
-            Bound::Excluded(k) => self.run_position(|key| key <= k),
-            Bound::Unbounded => 0,
+        let from = Self::run_starts(&[self], start)[0];
+        self.range_from(from, start)
+    }
+
+    /// Where `start` falls in the sorted run of each of `shards`, found for all at once: a
+    /// binary search over each shard's fences (which stay in cache), then one over the block
+    /// of records they leave, in lockstep across the shards so that their cache misses overlap
+    /// instead of queueing one behind another.
+    pub(crate) fn run_starts(shards: &[&Self], start: Bound<&K>) -> Vec<usize> {
+        let before = |key: &K| match start {
+            Bound::Included(k) => key < k,
+            Bound::Excluded(k) => key <= k,
+            Bound::Unbounded => false,
         };
+        // Each shard's (first record not known to be before `start`, records left to search).
+        let mut searches: Vec<(usize, usize)> = shards
+            .iter()
+            .map(|shard| {
+                let block = shard.fences.partition_point(|k| before(k));
+                let from = block.saturating_sub(1) * FENCE_EVERY;
+                let to = (block * FENCE_EVERY + 1).min(shard.sorted);
+                (from, to - from)
+            })
+            .collect();
+        while searches.iter().any(|&(_, left)| left > 0) {
+            for (shard, (from, left)) in shards.iter().zip(&mut searches) {
+                if *left > 0 {
+                    let half = *left / 2;
+                    if before(&shard.records[*from + half].key) {
+                        *from += half + 1;
+                        *left -= half + 1;
+                    } else {
+                        *left = half;
+                    }
+                }
+            }
+        }
+        searches.into_iter().map(|(from, _)| from).collect()
+    }
+
+    /// Users from `start` on, whose first record in the run is `from` (as
+    /// [`run_starts`](Self::run_starts) finds it).
+    pub(crate) fn range_from(&self, from: usize, start: Bound<&K>) -> Users<'_, K> {
+        let run = &self.records[..self.sorted];
         let mut tail = self.tail.range::<K, _>((start, Bound::Unbounded));
         let mut users = Users {
             run,
@@ -776,15 +814,6 @@ impl<K: Key> Shard<K> {
         self.since_compaction += 1;
         self.live += 1;
         Ok((slot, true))
-    }
-
-    /// The number of keys of the sorted run that are `before` the start of a range: a binary
-    /// search over the fences, then over the one block they leave.
-    fn run_position(&self, before: impl Fn(&K) -> bool) -> usize {
-        let block = self.fences.partition_point(|k| before(k));
-        let from = block.saturating_sub(1) * FENCE_EVERY;
-        let to = (block * FENCE_EVERY + 1).min(self.sorted);
-        from + self.records[from..to].partition_point(|r| before(&r.key))
     }
 
     /// Whether the changes since the last compaction pay for the next one.

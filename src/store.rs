@@ -748,7 +748,13 @@ fn sorted_users<K: Key>(
 ) -> (Vec<(K, Presence)>, Option<K>) {
     let users: usize = guards.iter().map(|g| g.live()).sum();
     let mut items = Vec::with_capacity(limit.min(users));
-    for (shard, key, slot) in Merge::new(guards.iter().map(|g| g.range(start))) {
+    let shards: Vec<&Shard<K>> = guards.iter().map(|g| &**g).collect();
+    let starts = Shard::run_starts(&shards, start);
+    let ranges = shards
+        .iter()
+        .zip(starts)
+        .map(|(s, from)| s.range_from(from, start));
+    for (shard, key, slot) in Merge::new(ranges) {
         let presence = guards[shard].presence(slot);
         if !include_offline && presence.category == Category::Offline {
             continue;
