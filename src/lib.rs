@@ -32,12 +32,16 @@
 //! # How it works
 //!
 //! Keys hash to shards (lock stripes), each a cache-padded `RwLock` around the shard's records,
-//! an ordered index of its keys, its change log and its session timer wheel. A write takes one
-//! shard's lock and touches nothing shared with other shards (no global counter): the sequence is
-//! per shard and the timestamp is read under the lock, clamped so each log is ordered by both. A
-//! delta walks each log from the cursor (or binary-searches it by time) and keeps an entry only
-//! if it is its record's latest change, so its cost follows the changes, not the users. A page
-//! merges the shards' ordered indexes under all read locks, so its cursor is a snapshot.
+//! its change log and its session timer wheel. A write takes one shard's lock and touches
+//! nothing shared with other shards (no global counter): the sequence is per shard and the
+//! timestamp is read under the lock, clamped so each log is ordered by both. A delta walks each
+//! log from the cursor (or binary-searches it by time) and keeps an entry only if it is its
+//! record's latest change, so its cost follows the changes, not the users. A shard keeps its
+//! records sorted by key (users added since the last compaction wait in a small ordered tail),
+//! so a page reads records in sequence and merges the shards with a loser tree, under all read
+//! locks, so its cursor is a snapshot. Compaction costs O(1) per added or removed user,
+//! amortized: once those changes reach a sixteenth of a shard's records, the shard sorts them
+//! again under its write lock (a pause of O(shard's records + log) for that shard's writers).
 //! Changes that alter nothing visible (most heartbeats) are not logged and allocate nothing.
 //! A [`Presence`] is 32 bytes: the rare details (status message, definition, source) sit behind
 //! one shared pointer, built when they change, so reads copy no string and count no reference.

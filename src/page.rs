@@ -1,5 +1,5 @@
 //! Paging through every user in key order: [`PageQuery`], [`Page`], and the k-way merge of the
-//! shards' ordered indexes that produces them.
+//! shards' key-ordered records that produces them.
 //!
 //! A page is read with every shard's read lock held, so its items and its cursor are one
 //! consistent snapshot; the merge costs O(limit x log shards + shards x log users).

@@ -1249,4 +1249,64 @@ mod tests {
     fn a_record_of_a_u64_key_is_48_bytes() {
         assert_eq!(std::mem::size_of::<Record<u64>>(), 48);
     }
+
+    /// Adds, removes, re-adds and frees, with compactions between them: every range matches a
+    /// sorted set, and compaction gives freed records back.
+    #[test]
+    fn ranges_match_a_sorted_set_through_compactions() {
+        let clock = crate::ManualClock::new(1_000);
+        let limits = Limits {
+            timeouts: Timeouts {
+                idle_after: 60_000,
+                ttl: 120_000,
+            },
+            window: 40,
+            log_capacity: 64,
+        };
+        let hasher = RandomState::with_seeds(1, 2, 3, 4);
+        let mut shard: Shard<u64> = Shard::new(hasher.clone(), 0);
+        let mut model = std::collections::BTreeSet::new();
+        let mut rng = 7u64;
+        let mut compactions = 0;
+        for step in 0..6_000 {
+            rng = rng
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let key = (rng >> 33) % 300;
+            let hash = hasher.hash_one(key);
+            if rng % 3 == 0 {
+                shard.remove(hash, &key, &clock, &limits);
+                model.remove(&key);
+            } else {
+                let set = shard.set(
+                    hash,
+                    &key,
+                    Category::Busy,
+                    SetMode::Hard,
+                    None,
+                    &clock,
+                    &limits,
+                );
+                assert!(set.is_ok());
+                model.insert(key);
+            }
+            clock.set(1_000 + step);
+            if step % 40 == 0 {
+                let before = shard.since_compaction;
+                shard.sweep(clock.now_ms(), &limits);
+                compactions += usize::from(shard.since_compaction < before);
+            }
+            let start = (rng >> 20) % 320;
+            let got: Vec<u64> = shard
+                .range(Bound::Excluded(&start))
+                .map(|(k, _)| *k)
+                .collect();
+            let want: Vec<u64> = model.range(start + 1..).copied().collect();
+            assert_eq!(got, want, "step {step}");
+            assert_eq!(shard.live(), model.len());
+        }
+        assert!(compactions > 10, "{compactions} compactions in sweeps");
+        let addressed = shard.live + shard.tombstones;
+        assert!(shard.records.len() <= addressed + shard.since_compaction);
+    }
 }

@@ -131,7 +131,8 @@ impl<K: Key> PresenceStore<K> {
     /// `Soft` stores the request and shows `resolve(category, activity)`; `Hard` shows `category`
     /// until the user's activity next changes. A set that changes nothing visible is not logged.
     ///
-    /// Locks: the user's shard, for writing. Cost: O(1); allocates only to add a user.
+    /// Locks: the user's shard, for writing. Cost: O(1); allocates only to add a user, which
+    /// is O(1) amortized (one add in many compacts the shard: see the crate docs).
     pub fn set(&self, user: &K, category: Category, mode: SetMode) -> Result<Presence, Error> {
         let (hash, shard) = self.route(user);
         shard
@@ -168,7 +169,8 @@ impl<K: Key> PresenceStore<K> {
     /// Forgets a user and its sessions; returns the presence it had, or `None` if unknown.
     /// The removal is logged: deltas report the user with category `Offline`.
     ///
-    /// Locks: the user's shard, for writing. Cost: O(log users of the shard).
+    /// Locks: the user's shard, for writing. Cost: O(log users added to the shard since it
+    /// last compacted).
     pub fn remove(&self, user: &K) -> Option<Presence> {
         let (hash, shard) = self.route(user);
         shard.write().remove(hash, user, &*self.clock, &self.limits)
@@ -181,7 +183,7 @@ impl<K: Key> PresenceStore<K> {
     /// or a thread of your own); the store starts no thread.
     ///
     /// Locks: each shard in turn, for writing; then the feed registry. Cost: O(shards + sessions
-    /// due + feeds).
+    /// due + feeds), plus the compaction of a shard whose removed users are due for it.
     pub fn sweep(&self) -> usize {
         let transitions = self
             .shards
@@ -594,7 +596,8 @@ impl<K: Key> PresenceStore<K> {
     /// [`Error::InvalidLimit`].
     ///
     /// Locks: every shard for reading, all at once, in index order, for the duration of the
-    /// merge. Cost: O(limit x log shards + shards x log users), plus any offline users skipped.
+    /// merge. Cost: O(limit x log shards + shards x log users), plus any offline users skipped
+    /// and any users removed since their shard last compacted.
     pub fn page(&self, query: &PageQuery<K>) -> Result<Page<K>, Error> {
         let limit = query.limit.unwrap_or(self.config.default_page);
         if limit == 0 || limit > self.config.max_page {
