@@ -546,6 +546,7 @@ impl<K: Key> Shard<K> {
     }
 
     /// Records a heartbeat of one session, adding the user and the session if new.
+    #[inline]
     pub(crate) fn heartbeat(
         &mut self,
         hash: u64,
@@ -728,7 +729,7 @@ impl<K: Key> Shard<K> {
     }
 
     /// Logs a visible change of the record at `slot` and offers it to subscribers.
-    #[inline]
+    #[inline(always)]
     fn commit(&mut self, slot: u32, now: u64, limits: &Limits) {
         let seq = self.log.push(now, slot);
         let rec = &mut self.records[slot as usize];
