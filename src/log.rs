@@ -76,15 +76,24 @@ impl Log {
 
     /// Drops the oldest entry; the log is then complete only after its timestamp. Gives memory
     /// back once the log has shrunk to a quarter of what it holds room for.
+    #[inline]
     pub(crate) fn pop_front(&mut self) {
         if let Some(e) = self.entries.pop_front() {
             self.first_seq += 1;
             self.pruned_ts = Some(e.ts);
             let room = self.entries.capacity();
             if room > SHRINK_ABOVE && self.entries.len() < room / 4 {
-                self.entries.shrink_to(self.entries.len() * 2);
+                self.shrink();
             }
         }
+    }
+
+    /// Halves the room of a log that has shrunk to a quarter of it (the rare half of
+    /// `pop_front`, kept out of line so a full log's push-and-pop stays small).
+    #[cold]
+    #[inline(never)]
+    fn shrink(&mut self) {
+        self.entries.shrink_to(self.entries.len() * 2);
     }
 
     #[inline]

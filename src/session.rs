@@ -52,6 +52,7 @@ impl Session {
         stamp: u64::MAX,
     };
 
+    #[inline]
     pub(crate) fn new(id: u64, now: u64, activity: Activity) -> Self {
         let mut s = Session { id, stamp: 0 };
         s.beat(now, activity);
@@ -75,20 +76,24 @@ impl Session {
         self.last_seen()
     }
 
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.stamp == u64::MAX
     }
 
+    #[inline]
     pub(crate) fn is_active(&self) -> bool {
         self.stamp & ACTIVE != 0 && !self.is_empty()
     }
 
+    #[inline]
     fn last_seen(&self) -> u64 {
         self.stamp & !ACTIVE
     }
 
     /// Records a heartbeat at `now` (at most [`MAX_TIME`]); `Activity::Offline` is the caller's
     /// to turn into a disconnect.
+    #[inline]
     pub(crate) fn beat(&mut self, now: u64, activity: Activity) {
         debug_assert!(now <= MAX_TIME);
         self.stamp = match activity {
@@ -98,6 +103,7 @@ impl Session {
     }
 
     /// When this session next idles or expires.
+    #[inline]
     pub(crate) fn deadline(&self, t: Timeouts) -> u64 {
         let wait = if self.is_active() {
             t.idle_after.min(t.ttl)
@@ -148,6 +154,7 @@ pub(crate) struct Wheel {
 
 impl Wheel {
     /// The bucket a deadline falls in (saturating, so absurd clocks only make buckets coarse).
+    #[inline]
     pub(crate) fn bucket_of(deadline: u64) -> u32 {
         (deadline / TICK_MS).min(u64::from(NOT_SCHEDULED - 1)) as u32
     }

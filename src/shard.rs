@@ -290,28 +290,29 @@ impl<K: Key> Shard<K> {
     #[inline]
     pub(crate) fn presence(&self, slot: u32) -> Presence {
         let rec = &self.records[slot as usize];
-        // Built in place on the common path: the rare one is a call of its own, so the
-        // presence never needs an address on the stack.
-        if rec.flags & EXTRAS != 0 {
-            return self.presence_with_extras(rec, slot);
-        }
-        rec.base_presence()
-    }
-
-    /// The presence of a user with extras: the side table's details, and the primary source's
-    /// category when it has set one.
-    #[cold]
-    #[inline(never)]
-    fn presence_with_extras(&self, rec: &Record<K>, slot: u32) -> Presence {
         let mut presence = rec.base_presence();
-        if let Some(extra) = self.extras.get(&slot) {
-            presence.detail.clone_from(&extra.shown);
-            if let Some(p) = extra.of_primary() {
-                presence.category = p.category;
-                presence.requested = p.category;
+        // The rare part comes back in two registers, not as a whole presence, so the presence
+        // is built in registers and written once, straight into the caller's result.
+        if rec.flags & EXTRAS != 0 {
+            let (detail, primary) = self.extras_view(slot);
+            presence.detail = detail;
+            if let Some(category) = primary {
+                presence.category = category;
+                presence.requested = category;
             }
         }
         presence
+    }
+
+    /// What a user's extras change in its presence: the details others see, and the primary
+    /// source's category when that source has set one.
+    #[cold]
+    #[inline(never)]
+    fn extras_view(&self, slot: u32) -> (Option<Arc<Detail>>, Option<Category>) {
+        match self.extras.get(&slot) {
+            Some(extra) => (extra.shown.clone(), extra.of_primary().map(|p| p.category)),
+            None => (None, None),
+        }
     }
 
     /// The presence of the user at `slot` as `source` sets it; `None` for a source other than
@@ -625,6 +626,7 @@ impl<K: Key> Shard<K> {
     }
 
     /// Records a heartbeat of one session, adding the user and the session if new.
+    #[inline]
     pub(crate) fn heartbeat(
         &mut self,
         hash: u64,
@@ -873,7 +875,7 @@ impl<K: Key> Shard<K> {
     }
 
     /// Logs a visible change of the record at `slot` and offers it to subscribers.
-    #[inline]
+    #[inline(always)]
     fn commit(&mut self, slot: u32, now: u64, limits: &Limits) {
         let seq = self.log.push(now, slot);
         let rec = &mut self.records[slot as usize];

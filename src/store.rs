@@ -561,12 +561,56 @@ impl<K: Key> PresenceStore<K> {
 
     /// The known users among `users`, in input order (repeats repeated), with their presence.
     ///
-    /// Locks: each user's shard in turn, for reading. Cost: O(users).
+    /// Locks: per batch of 64 users, the shards they hash to, for reading, all at once, taken in
+    /// index order (with more than 64 shards, each user's shard in turn). Cost: O(users);
+    /// allocates the result.
     pub fn get_many(&self, users: &[K]) -> Vec<(K, Presence)> {
-        users
-            .iter()
-            .filter_map(|u| Some((u.clone(), self.get(u)?)))
-            .collect()
+        let mut out = Vec::with_capacity(users.len());
+        if self.shards.len() > MANY_SHARDS {
+            out.extend(users.iter().filter_map(|u| Some((u.clone(), self.get(u)?))));
+            return out;
+        }
+        for batch in users.chunks(MANY_BATCH) {
+            self.get_batch(batch, &mut out);
+        }
+        out
+    }
+
+    /// Appends the known users of `batch` (at most [`MANY_BATCH`]; at most [`MANY_SHARDS`]
+    /// shards) to `out`, in order.
+    ///
+    /// Each shard the batch needs is locked once. Every user's slot is found before any record
+    /// is read, so the users' cache misses overlap instead of queueing one behind the other.
+    fn get_batch(&self, batch: &[K], out: &mut Vec<(K, Presence)>) {
+        let mut hashes = [0u64; MANY_BATCH];
+        let mut shards = [0u8; MANY_BATCH];
+        let mut needed = 0u64;
+        for ((user, hash), shard) in batch.iter().zip(&mut hashes).zip(&mut shards) {
+            let (h, s) = self.locate(user);
+            *hash = h;
+            *shard = s as u8;
+            needed |= 1 << s;
+        }
+        let mut guards: [Option<RwLockReadGuard<'_, Shard<K>>>; MANY_SHARDS] =
+            [const { None }; MANY_SHARDS];
+        while needed != 0 {
+            let s = needed.trailing_zeros() as usize;
+            guards[s] = Some(self.shards[s].read());
+            needed &= needed - 1;
+        }
+        let mut found: [Option<(&Shard<K>, u32)>; MANY_BATCH] = [None; MANY_BATCH];
+        for (((user, &hash), &shard), found) in
+            batch.iter().zip(&hashes).zip(&shards).zip(&mut found)
+        {
+            if let Some(shard) = guards[usize::from(shard) % MANY_SHARDS].as_deref() {
+                *found = shard.get(hash, user).map(|slot| (shard, slot));
+            }
+        }
+        for (user, found) in batch.iter().zip(found) {
+            if let Some((shard, slot)) = found {
+                out.push((user.clone(), shard.presence(slot)));
+            }
+        }
     }
 
     /// The number of users the store knows.
@@ -728,18 +772,32 @@ impl<K: Key> PresenceStore<K> {
         }
     }
 
-    /// The key's hash and its shard. The shard comes from the top 32 bits of the hash, apart
-    /// from the low 32 that the shard's slot table uses.
+    /// The key's hash and its shard.
     #[inline]
     fn route(&self, user: &K) -> (u64, &RwLock<Shard<K>>) {
+        let (hash, index) = self.locate(user);
+        (hash, &self.shards[index])
+    }
+
+    /// The key's hash and its shard's index. The shard comes from the top 32 bits of the hash,
+    /// apart from the low 32 that the shard's slot table uses.
+    #[inline]
+    fn locate(&self, user: &K) -> (u64, usize) {
         let hash = self.hasher.hash_one(user);
         let index = ((hash >> 32) * self.shards.len() as u64) >> 32;
-        (hash, &self.shards[index as usize])
+        (hash, index as usize)
     }
 }
 
 /// A bounded delta: users, the cursor after the last of them, and whether more were waiting.
 type Limited<K> = (Vec<(K, Presence)>, Cursor, bool);
+
+/// Users a `get_many` looks up together: enough for their cache misses to overlap, few enough
+/// for the batch's scratch space to sit on the stack and for writers to wait little.
+const MANY_BATCH: usize = 64;
+
+/// Most shards for which `get_many` locks a batch's shards together: one bit each in a `u64`.
+const MANY_SHARDS: usize = 64;
 
 /// Up to `limit` users of the locked shards from `start` on, in key order, with the key that
 /// follows them.

@@ -257,6 +257,21 @@ fn get_many_gives_known_users_in_input_order() {
     assert!(got.iter().all(|(_, p)| p.category == Category::Busy));
 }
 
+/// Past one batch of lookups, and past the shard count that `get_many` locks together, the
+/// answer is still each `get` in input order.
+#[test]
+fn get_many_of_many_users_is_each_get_in_order() {
+    for shards in [1, 8, 64, 65, 128] {
+        let (s, _) = store_with(StoreConfig::default().with_shards(shards));
+        for u in (0..300u64).filter(|u| u % 3 != 0) {
+            s.set(&u, Category::Busy, SetMode::Hard).unwrap();
+        }
+        let asked: Vec<u64> = (0..500u64).map(|i| (i * 7919) % 320).collect();
+        let expected: Vec<_> = asked.iter().filter_map(|u| Some((*u, s.get(u)?))).collect();
+        assert_eq!(s.get_many(&asked), expected, "{shards} shards");
+    }
+}
+
 #[test]
 fn time_delta_is_inclusive_and_the_window_is_strict() {
     let (s, clock) = store();
