@@ -25,6 +25,7 @@ use ahash::RandomState;
 
 use crate::feed::Subscriber;
 use crate::log::{Entry, Log};
+use crate::page::Merge;
 use crate::presence::Detail;
 use crate::session::{aggregate, Aging, Session, Timeouts, Wheel, MAX_TIME, NOT_SCHEDULED};
 use crate::table::{SlotTable, MAX_SLOTS};
@@ -363,9 +364,9 @@ impl<K: Key> Shard<K> {
 
     /// Users from `start` on, in key order, with their slots: the sorted run from `start`
     /// merged with the tail.
-    pub(crate) fn range(&self, start: Bound<&K>) -> Users<'_, K> {
+    pub(crate) fn range(&self, start: Bound<&K>) -> impl Iterator<Item = (&K, u32)> {
         let from = Self::run_starts(&[self], start)[0];
-        self.range_from(from, start)
+        Merge::new(self.sources(from, start)).map(|(_, key, slot)| (key, slot))
     }
 
     /// Where `start` falls in the sorted run of each of `shards`, found for all at once: a
@@ -404,20 +405,17 @@ impl<K: Key> Shard<K> {
         searches.into_iter().map(|(from, _)| from).collect()
     }
 
-    /// Users from `start` on, whose first record in the run is `from` (as
-    /// [`run_starts`](Self::run_starts) finds it).
-    pub(crate) fn range_from(&self, from: usize, start: Bound<&K>) -> Users<'_, K> {
-        let run = &self.records[..self.sorted];
-        let mut tail = self.tail.range::<K, _>((start, Bound::Unbounded));
-        let mut users = Users {
-            run,
-            next: from,
-            run_head: None,
-            tail_head: tail.next().map(|(k, &slot)| (k, slot)),
-            tail,
-        };
-        users.run_head = users.next_in_run();
-        users
+    /// The two sorted sources of the users from `start` on: the run from `from` (as
+    /// [`run_starts`](Self::run_starts) finds it) and the tail. A page merges every shard's two
+    /// at once, in one loser tree.
+    pub(crate) fn sources(&self, from: usize, start: Bound<&K>) -> [Source<'_, K>; 2] {
+        [
+            Source::Run {
+                run: &self.records[..self.sorted],
+                next: from,
+            },
+            Source::Tail(self.tail.range::<K, _>((start, Bound::Unbounded))),
+        ]
     }
 
     /// Appends to `out` the users whose latest change is among `entries`.
@@ -1065,47 +1063,30 @@ fn rekey<V>(map: &mut HashMap<u32, V, RandomState>, moved: impl Fn(u32) -> u32) 
     map.extend(entries.into_iter().map(|(slot, v)| (moved(slot), v)));
 }
 
-/// A shard's live users from some key on, in key order, with their slots: the sorted run
-/// (skipping removed records) merged with the tail.
-pub(crate) struct Users<'a, K> {
-    run: &'a [Record<K>],
-    /// The run's next record to look at.
-    next: usize,
-    run_head: Option<(&'a K, u32)>,
-    tail_head: Option<(&'a K, u32)>,
-    tail: std::collections::btree_map::Range<'a, K, u32>,
+/// One sorted source of a shard's live users, with their slots.
+pub(crate) enum Source<'a, K> {
+    /// The sorted run from record `next` on, skipping removed records.
+    Run { run: &'a [Record<K>], next: usize },
+    /// The tail, from some key on.
+    Tail(std::collections::btree_map::Range<'a, K, u32>),
 }
 
-impl<'a, K: Ord> Users<'a, K> {
-    #[inline]
-    fn next_in_run(&mut self) -> Option<(&'a K, u32)> {
-        while let Some(rec) = self.run.get(self.next) {
-            self.next += 1;
-            if !rec.is_removed() {
-                return Some((&rec.key, self.next as u32 - 1));
-            }
-        }
-        None
-    }
-}
-
-impl<'a, K: Ord> Iterator for Users<'a, K> {
+impl<'a, K> Iterator for Source<'a, K> {
     type Item = (&'a K, u32);
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        let from_run = match (self.run_head, self.tail_head) {
-            (Some(r), Some(t)) => r.0 < t.0,
-            (run, _) => run.is_some(),
-        };
-        if from_run {
-            let head = self.run_head;
-            self.run_head = self.next_in_run();
-            head
-        } else {
-            let head = self.tail_head;
-            self.tail_head = self.tail.next().map(|(k, &slot)| (k, slot));
-            head
+        match self {
+            Source::Run { run, next } => {
+                while let Some(rec) = run.get(*next) {
+                    *next += 1;
+                    if !rec.is_removed() {
+                        return Some((&rec.key, *next as u32 - 1));
+                    }
+                }
+                None
+            }
+            Source::Tail(tail) => tail.next().map(|(key, &slot)| (key, slot)),
         }
     }
 }

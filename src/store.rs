@@ -811,12 +811,13 @@ fn sorted_users<K: Key>(
     let mut items = Vec::with_capacity(limit.min(users));
     let shards: Vec<&Shard<K>> = guards.iter().map(|g| &**g).collect();
     let starts = Shard::run_starts(&shards, start);
-    let ranges = shards
+    let sources = shards
         .iter()
         .zip(starts)
-        .map(|(s, from)| s.range_from(from, start));
-    for (shard, key, slot) in Merge::new(ranges) {
-        let presence = guards[shard].presence(slot);
+        .flat_map(|(s, from)| s.sources(from, start));
+    // Shard `i`'s sources are the merge's ranges `2i` and `2i + 1`.
+    for (source, key, slot) in Merge::new(sources) {
+        let presence = shards[source / 2].presence(slot);
         if !include_offline && presence.category == Category::Offline {
             continue;
         }
