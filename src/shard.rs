@@ -5,10 +5,10 @@
 //! The slab starts with the *sorted run*: records in key order, which a page reads in sequence
 //! like the leaves of a B-tree. Users added since are appended after it and found in key order
 //! through a small `BTreeMap`, the *tail*. Once the users added, removed or freed since the last
-//! time pass a sixteenth of the records, the shard *compacts*: it sorts every live record into a
-//! new run and moves each slot the hash table, log, wheel and side tables hold with its record.
-//! That is O(records + log entries) once per records/16 such changes: O(1) per change amortized
-//! while the log is no longer than a few times the records, as with the default capacity.
+//! time pass a sixteenth of the records plus a quarter of the log, the shard *compacts*: it
+//! sorts every live record into a new run and moves each slot the hash table, log, wheel and
+//! side tables hold with its record. That is O(records + log entries) once per that many
+//! changes: O(1) per change, amortized, however long the log is next to the records.
 //!
 //! A removed user leaves a tombstone (its record, marked removed, still in the hash table) until
 //! its last log entry is pruned, so deltas can report the removal and a user re-added meanwhile
@@ -48,7 +48,7 @@ const FREED: u8 = 8;
 const FENCE_EVERY: usize = 64;
 
 /// A shard compacts once the changes to its layout since the last compaction pass this
-/// fraction of its records, which the compaction moves (with the log's slots).
+/// fraction of its records plus a quarter of its log entries, which the compaction moves.
 const COMPACT_EVERY: usize = 16;
 
 /// The rarer parts of a user's state, kept beside the record so records stay small.
@@ -819,7 +819,7 @@ impl<K: Key> Shard<K> {
 
     /// Whether the changes since the last compaction pay for the next one.
     fn compaction_due(&self) -> bool {
-        self.since_compaction > self.records.len() / COMPACT_EVERY
+        self.since_compaction > (self.records.len() + self.log.len() / 4) / COMPACT_EVERY
     }
 
     /// Records' room to add between compactions.
