@@ -806,7 +806,7 @@ impl<K: Key> Shard<K> {
             .ok_or(Error::CapacityExceeded)?;
         if self.records.len() == self.records.capacity() {
             // Grow by what the next compaction would leave room for, not by doubling.
-            self.records.reserve_exact(self.room());
+            self.records.reserve_exact(Self::room(self.records.len()));
         }
         self.records.push(Record::new(key.clone()));
         let hash_of = |s: u32| self.hasher.hash_one(&self.records[s as usize].key);
@@ -822,9 +822,9 @@ impl<K: Key> Shard<K> {
         self.since_compaction > (self.records.len() + self.log.len() / 4) / COMPACT_EVERY
     }
 
-    /// Records' room to add between compactions.
-    fn room(&self) -> usize {
-        self.records.len() / COMPACT_EVERY + 16
+    /// Room for the records to grow by between compactions, for `len` of them.
+    fn room(len: usize) -> usize {
+        len / COMPACT_EVERY + 16
     }
 
     /// Rebuilds the slab: every live user's record in key order (the new sorted run), then the
@@ -853,7 +853,7 @@ impl<K: Key> Shard<K> {
             .map(Some)
             .collect();
         self.records
-            .reserve_exact(order.len() + order.len() / COMPACT_EVERY + 16);
+            .reserve_exact(order.len() + Self::room(order.len()));
         self.records
             .extend(order.iter().filter_map(|&slot| old[slot as usize].take()));
         let to = |slot: u32| moved[slot as usize];
