@@ -40,9 +40,9 @@
 //! records sorted by key (users added since the last compaction wait in a small ordered tail),
 //! so a page reads records in sequence and merges the shards with a loser tree, under all read
 //! locks, so its cursor is a snapshot. Compaction costs O(1) per added or removed user,
-//! amortized: once those changes reach a sixteenth of a shard's records (plus a quarter of its
-//! log), the shard sorts its records again under its write lock (a pause of O(shard's records +
-//! log) for that shard's writers).
+//! amortized: once those changes reach (records + log entries / 4) / 32 of a shard, the shard
+//! sorts its records again under its write lock (a pause of O(shard's records + log) for that
+//! shard's writers).
 //! Changes that alter nothing visible (most heartbeats) are not logged and allocate nothing.
 //! A [`Presence`] is 32 bytes: the rare details (status message, definition, source) sit behind
 //! one shared pointer, built when they change, so reads copy no string and count no reference.
