@@ -104,8 +104,8 @@
 //!
 //! - `serde`: `Serialize`/`Deserialize` for the public value types (a [`Cursor`] serializes as
 //!   its token), snapshot/restore, and the `wire` module: the JSON models of Symphony, Rocket.Chat and
-//!   Genesys Cloud and the mappings between them, which the example server
-//!   (`cargo run --release --example server`) serves over one store.
+//!   Genesys Cloud and the mappings between them, which the server
+//!   `presence-server` (`cargo run --release -p presence-server`) serves over one store.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used, clippy::expect_used)]

@@ -1,7 +1,7 @@
 //! The fuzz targets of `fuzz/` over every file of their corpora (`fuzz/corpus/<target>/`), on
 //! stable Rust, as part of the crate's own tests: the targets' logic is included from
-//! `fuzz/src/` by path, so `cargo test` needs neither nightly nor the fuzz crate. `category`,
-//! `ids` and `router` (the example server's router, with tower's `oneshot`) need the `serde`
+//! `fuzz/src/` by path, so `cargo test` needs neither nightly nor the fuzz crate. `category`
+//! and `ids` need the `serde`
 //! feature.
 //!
 //! The regression tests at the end are inputs the fuzzers found, kept by name.
@@ -20,12 +20,6 @@ mod ids;
 mod ops;
 #[path = "../fuzz/src/replay.rs"]
 mod replay;
-// `router` also holds the encoder of its inputs (`Encode`, `encode`, `decode`), for the fuzz
-// crate's seed writer and for regression tests written as requests; unused here so far.
-#[cfg(feature = "serde")]
-#[allow(dead_code)]
-#[path = "../fuzz/src/router.rs"]
-mod router;
 
 use std::path::PathBuf;
 
@@ -55,12 +49,6 @@ fn category_corpus() {
 #[test]
 fn ids_corpus() {
     replay::corpus(&corpus("ids"), ids::run);
-}
-
-#[cfg(feature = "serde")]
-#[test]
-fn router_corpus() {
-    replay::corpus(&corpus("router"), router::run);
 }
 
 /// `ids` found it at once: a snapshot whose user has version `u64::MAX` overflowed the restored

@@ -1,7 +1,7 @@
-//! `router`: requests in every dialect through the example server's router, as any client could
+//! `router`: requests in every dialect through the server's router, as any client could
 //! send them.
 //!
-//! The server (`examples/server/app`) is included by path. An input is up to four requests,
+//! The server is the `presence-server` library. An input is up to four requests,
 //! each read with `Arbitrary` ([`Req`]): a route from the table of every route the server
 //! serves ([`ROUTES`]), with its method or another; its path as the route has it, with a
 //! trailing slash or an extra segment, an unknown path under the dialect's prefix, or any path;
@@ -47,9 +47,7 @@ use presence_store::{
 use serde_json::Value;
 use tower::ServiceExt;
 
-#[allow(dead_code, unused_imports)]
-#[path = "../../examples/server/app/mod.rs"]
-mod app;
+use presence_server as app;
 
 use app::accounts::{Principal, DEMO_GENESYS_TOKEN, DEMO_SYMPHONY_TOKEN};
 use app::directory::User;
@@ -65,7 +63,7 @@ pub const MAX_REQUESTS: usize = 4;
 /// The server's body limit.
 const MAX_BODY: usize = 64 * 1024;
 /// The demo bot's private key, to sign login JWTs.
-const PRIVATE_KEY: &str = include_str!("../../examples/server/demo/bot-private.pem");
+const PRIVATE_KEY: &str = include_str!("../../server/demo/bot-private.pem");
 
 /// Runs the input's requests against the shared app, reset first.
 pub fn run(data: &[u8]) {

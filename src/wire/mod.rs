@@ -7,7 +7,7 @@
 //! Where the store keeps more than a dialect can say (a Genesys definition id, a status message),
 //! the dialect that can say it gets it back unchanged.
 //!
-//! Nothing here does I/O; the HTTP example server (`examples/server/`) uses these models.
+//! Nothing here does I/O; the HTTP service (`server/`, `presence-server`) uses these models.
 
 pub mod genesys;
 pub mod rocketchat;

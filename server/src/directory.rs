@@ -161,6 +161,11 @@ impl Directory {
         self.users.len()
     }
 
+    /// Whether there are no users.
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+
     /// The user with Symphony id `id`.
     pub fn get(&self, id: u64) -> Option<&User> {
         let i = self.users.binary_search_by_key(&id, |u| u.id).ok()?;

@@ -1,4 +1,4 @@
-//! The server as a library of its own, so `tests/` can start it in-process: options, the shared
+//! `presence-server`: the HTTP service, as a library so `tests/` can start it in-process: options, the shared
 //! state ([`App`]), and the router that mounts each dialect under its vendor's prefix.
 //!
 //! | prefix | dialect | auth |

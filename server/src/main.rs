@@ -2,13 +2,13 @@
 //! one embedded [`presence_store::PresenceStore`], so those vendors' own clients work against it.
 //!
 //! ```text
-//! cargo run --release --example server                  # 127.0.0.1:8080, 1000 demo users, live
-//! cargo run --release --example server -- --help        # address, demo size, simulation, accounts
+//! cargo run --release -p presence-server                # 127.0.0.1:8080, 1000 demo users, live
+//! cargo run --release -p presence-server -- --help      # address, demo size, simulation, accounts
 //! ```
 //!
 //! At start it prints the demo credentials of each dialect and a `curl` line to try.
 
-mod app;
+use presence_server as app;
 
 use std::process::ExitCode;
 use std::sync::Arc;

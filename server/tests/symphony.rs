@@ -15,7 +15,7 @@ use server::{
     TestServer, DEMO_GENESYS_TOKEN, DEMO_ROCKETCHAT_TOKEN, DEMO_SYMPHONY_TOKEN, START_MS,
 };
 
-const PRIVATE_KEY: &str = include_str!("../examples/server/demo/bot-private.pem");
+const PRIVATE_KEY: &str = include_str!("../demo/bot-private.pem");
 
 /// `presence-bot`'s user id in the demo accounts.
 const BOT_ID: u64 = FIRST_ID - 1;

@@ -2,7 +2,7 @@
 //! vendors' paths, the device endpoints, their parameters, bodies, responses, error bodies and
 //! security schemes).
 //!
-//! The document is the committed file `examples/server/openapi.json`, compiled in, so it is
+//! The document is the committed file `server/openapi.json`, compiled in, so it is
 //! reviewed as a file and served byte for byte; `tests/server_openapi.rs` checks that every path
 //! and method it lists is served and that the served paths answer no method it leaves out.
 

@@ -1,11 +1,9 @@
-//! Starts the example server in-process on `127.0.0.1:0` for the HTTP tests: a small demo
+//! Starts the server in-process on `127.0.0.1:0` for the HTTP tests: a small demo
 //! directory, no simulation, a [`ManualClock`] the test drives, and a client.
 
 #![allow(dead_code)]
 
-#[allow(dead_code, unused_imports)]
-#[path = "../../examples/server/app/mod.rs"]
-pub mod app;
+pub use presence_server as app;
 
 use std::sync::Arc;
 
