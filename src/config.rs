@@ -33,6 +33,10 @@ pub struct StoreConfig {
     pub feed_expiry: Duration,
     /// Longest status message, in bytes (1024).
     pub max_message_len: usize,
+    /// Most sessions one user may have at once (64); a heartbeat that would open one more is
+    /// [`Error::TooManySessions`](crate::Error::TooManySessions). Bounds what one caller can
+    /// make the store hold, and the work of a sweep of that user.
+    pub max_sessions_per_user: usize,
 }
 
 impl StoreConfig {
@@ -84,10 +88,30 @@ impl StoreConfig {
         self
     }
 
+    /// Sets [`StoreConfig::max_sessions_per_user`].
+    ///
+    /// ```
+    /// use presence_store::{Activity, Error, PresenceStore, StoreConfig};
+    ///
+    /// let store: PresenceStore<u64> =
+    ///     PresenceStore::new(StoreConfig::default().with_max_sessions_per_user(2));
+    /// store.heartbeat(&7, 1, Activity::Active)?;
+    /// store.heartbeat(&7, 2, Activity::Active)?;
+    /// assert_eq!(
+    ///     store.heartbeat(&7, 3, Activity::Active),
+    ///     Err(Error::TooManySessions { max: 2 })
+    /// );
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn with_max_sessions_per_user(mut self, max: usize) -> Self {
+        self.max_sessions_per_user = max;
+        self
+    }
+
     /// Checks every field; returns the config unchanged if it is usable.
     ///
     /// Refuses more than [`StoreConfig::MAX_SHARDS`] shards, a zero window, log capacity,
-    /// page size, idle time or TTL, a `max_page` below `default_page`, and durations of more than 2^32 ms (49 days), which no presence needs.
+    /// page size, idle time, TTL or session cap, a `max_page` below `default_page`, and durations of more than 2^32 ms (49 days), which no presence needs.
     pub fn validate(&self) -> Result<&Self, Error> {
         let invalid = |reason: String| Err(Error::InvalidConfig { reason });
         if self.shards > Self::MAX_SHARDS {
@@ -99,6 +123,9 @@ impl StoreConfig {
         }
         if self.log_capacity == 0 {
             return invalid("log_capacity must be at least 1".into());
+        }
+        if self.max_sessions_per_user == 0 {
+            return invalid("max_sessions_per_user must be at least 1".into());
         }
         if self.default_page == 0 {
             return invalid("default_page must be at least 1".into());
@@ -148,6 +175,7 @@ impl Default for StoreConfig {
             max_feeds: 1000,
             feed_expiry: Duration::from_secs(3600),
             max_message_len: 1024,
+            max_sessions_per_user: 64,
         }
     }
 }
@@ -176,6 +204,7 @@ mod tests {
         for bad in [
             d().with_delta_window(Duration::ZERO),
             d().with_log_capacity(0),
+            d().with_max_sessions_per_user(0),
             d().with_page_limits(0, 10),
             d().with_page_limits(100, 10),
             d().with_shards(StoreConfig::MAX_SHARDS + 1),

@@ -41,6 +41,13 @@ pub enum Error {
         /// Which field, and why.
         reason: String,
     },
+    /// A user already has the most sessions the store allows
+    /// ([`StoreConfig::max_sessions_per_user`](crate::StoreConfig::max_sessions_per_user)); the
+    /// heartbeat that would open one more changed nothing.
+    TooManySessions {
+        /// The most sessions a user may have.
+        max: usize,
+    },
     /// A shard holds the most users it can address (2^24 - 1, so 134M with 8 shards).
     CapacityExceeded,
     /// No feed has this id: it never existed, was deleted, or expired unread.
@@ -174,6 +181,11 @@ impl fmt::Display for Error {
                 )
             }
             Error::InvalidConfig { reason } => write!(f, "invalid store configuration: {reason}"),
+            Error::TooManySessions { max } => write!(
+                f,
+                "the user already has {max} sessions, the most allowed: end one (disconnect) \
+                 or let one expire before opening another"
+            ),
             Error::CapacityExceeded => {
                 write!(f, "a shard is full (2^24 - 1 users): configure more shards")
             }

@@ -1,14 +1,19 @@
 //! Sessions (a user's devices or connections) and the timer wheel that finds the ones due to
 //! idle or expire.
 //!
-//! A user's first session lives inline in its record and the rest in the shard's side table, so
-//! the common one-device user costs no allocation. Each user with sessions has one entry in the
+//! A user's first session lives inline in its record and the rest in the shard's side table
+//! ([`MoreSessions`], a hash map by session id), so the common one-device user costs no
+//! allocation and a heartbeat finds any session in O(1), however many the user has (at most
+//! `StoreConfig::max_sessions_per_user`). The side table keeps a count of its active sessions,
+//! so a user's activity is known without a scan, and gives its memory back as sessions go. Each user with sessions has one entry in the
 //! [`Wheel`], filed under the bucket of its earliest deadline; a heartbeat only moves deadlines
 //! later and leaves the entry where it is (it is re-filed when its bucket comes due), so a no-op
 //! heartbeat touches nothing but the session's timestamps. Invariant: a user with sessions has a
 //! wheel entry in a bucket no later than its earliest deadline's (`Record::sched` names it).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+
+use ahash::RandomState;
 
 use crate::Activity;
 
@@ -129,13 +134,118 @@ impl Session {
 }
 
 /// The activity of a user with these sessions: Active if any is, Idle if any exists, else Offline.
-pub(crate) fn aggregate(inline: &Session, extra: &[Session]) -> Activity {
+pub(crate) fn aggregate(inline: &Session, more: Option<&MoreSessions>) -> Activity {
     if inline.is_empty() {
         Activity::Offline
-    } else if inline.is_active() || extra.iter().any(Session::is_active) {
+    } else if inline.is_active() || more.is_some_and(|m| m.active > 0) {
         Activity::Active
     } else {
         Activity::Idle
+    }
+}
+
+/// A user's sessions beyond the inline one: by id, so any is found in O(1), with the number of
+/// active ones, so the user's activity is known without a scan. Invariant: `active` counts the
+/// active sessions of `by_id`.
+#[derive(Debug)]
+pub(crate) struct MoreSessions {
+    by_id: HashMap<u64, Session, RandomState>,
+    active: usize,
+}
+
+impl MoreSessions {
+    pub(crate) fn new(hasher: RandomState) -> Self {
+        MoreSessions {
+            by_id: HashMap::with_hasher(hasher),
+            active: 0,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    pub(crate) fn contains(&self, id: u64) -> bool {
+        self.by_id.contains_key(&id)
+    }
+
+    /// The sessions, in no particular order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Session> {
+        self.by_id.values()
+    }
+
+    /// A heartbeat of session `id`, which is here or is added (the caller checked the cap):
+    /// the session after it, and whether its activity changed (a new session's always does).
+    pub(crate) fn beat(&mut self, id: u64, now: u64, activity: Activity) -> (Session, bool) {
+        let (session, changed) = match self.by_id.get_mut(&id) {
+            Some(s) => {
+                let was_active = s.is_active();
+                s.beat(now, activity);
+                self.active -= usize::from(was_active);
+                (*s, was_active != s.is_active())
+            }
+            None => {
+                let s = Session::new(id, now, activity);
+                self.by_id.insert(id, s);
+                (s, true)
+            }
+        };
+        self.active += usize::from(session.is_active());
+        (session, changed)
+    }
+
+    /// Adds a session the user does not have yet (a restore).
+    #[cfg(feature = "serde")]
+    pub(crate) fn insert(&mut self, s: Session) {
+        self.active += usize::from(s.is_active());
+        self.by_id.insert(s.id, s);
+    }
+
+    /// Removes session `id`; `false` if there is none.
+    pub(crate) fn remove(&mut self, id: u64) -> bool {
+        let Some(s) = self.by_id.remove(&id) else {
+            return false;
+        };
+        self.active -= usize::from(s.is_active());
+        self.give_back();
+        true
+    }
+
+    /// Takes any one session out (to move it inline).
+    pub(crate) fn pop(&mut self) -> Option<Session> {
+        let id = *self.by_id.keys().next()?;
+        let s = self.by_id.remove(&id)?;
+        self.active -= usize::from(s.is_active());
+        self.give_back();
+        Some(s)
+    }
+
+    /// Applies the sweep rules at `now` to every session; returns how many changed.
+    pub(crate) fn age(&mut self, now: u64, t: Timeouts) -> usize {
+        let mut changed = 0;
+        let mut active = 0;
+        self.by_id.retain(|_, s| {
+            let aged = s.age(now, t);
+            changed += usize::from(aged != Aging::Unchanged);
+            active += usize::from(aged != Aging::Expired && s.is_active());
+            aged != Aging::Expired
+        });
+        self.active = active;
+        self.give_back();
+        changed
+    }
+
+    /// Shrinks the map once it is mostly empty, so a user who had many sessions gives their
+    /// memory back as they go (amortized O(1): a shrink halves the room at least fourfold).
+    fn give_back(&mut self) {
+        let len = self.by_id.len();
+        if self.by_id.capacity() > 4 * len.max(4) {
+            self.by_id.shrink_to(len);
+        }
     }
 }
 
@@ -213,9 +323,39 @@ mod tests {
     fn aggregate_prefers_active() {
         let active = Session::new(1, 5, Activity::Active);
         let idle = Session::new(2, 5, Activity::Idle);
-        assert_eq!(aggregate(&Session::EMPTY, &[]), Activity::Offline);
-        assert_eq!(aggregate(&idle, &[]), Activity::Idle);
-        assert_eq!(aggregate(&idle, &[idle, active]), Activity::Active);
+        let mut more = MoreSessions::new(RandomState::new());
+        assert_eq!(aggregate(&Session::EMPTY, None), Activity::Offline);
+        assert_eq!(aggregate(&idle, None), Activity::Idle);
+        more.beat(2, 5, Activity::Idle);
+        assert_eq!(aggregate(&idle, Some(&more)), Activity::Idle);
+        more.beat(3, 5, Activity::Active);
+        assert_eq!(aggregate(&idle, Some(&more)), Activity::Active);
+        assert_eq!(aggregate(&active, None), Activity::Active);
+    }
+
+    #[test]
+    fn many_sessions_are_found_by_id_and_give_their_memory_back_as_they_go() {
+        let mut more = MoreSessions::new(RandomState::with_seeds(1, 2, 3, 4));
+        for id in 0..10_000 {
+            more.beat(id, 5, Activity::Idle);
+        }
+        assert_eq!((more.len(), more.active), (10_000, 0));
+        assert_eq!(more.beat(77, 6, Activity::Active).1, true);
+        assert_eq!(more.beat(77, 7, Activity::Active).1, false);
+        assert_eq!(more.active, 1);
+        let full = more.by_id.capacity();
+        for id in 0..9_990 {
+            assert!(more.remove(id));
+        }
+        assert!(!more.remove(0));
+        assert_eq!((more.len(), more.active), (10, 0));
+        assert!(
+            more.by_id.capacity() * 64 < full,
+            "{}",
+            more.by_id.capacity()
+        );
+        assert_eq!(more.age(5 + T.ttl, T), 10);
+        assert!(more.is_empty());
     }
 
     #[test]

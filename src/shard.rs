@@ -28,7 +28,9 @@ use crate::feed::Subscriber;
 use crate::log::{Entry, Log};
 use crate::page::Merge;
 use crate::presence::Detail;
-use crate::session::{aggregate, Aging, Session, Timeouts, Wheel, MAX_TIME, NOT_SCHEDULED};
+use crate::session::{
+    aggregate, Aging, MoreSessions, Session, Timeouts, Wheel, MAX_TIME, NOT_SCHEDULED,
+};
 use crate::table::{SlotTable, MAX_SLOTS};
 use crate::{
     resolve, Activity, Category, Clock, DefinitionId, Error, Key, Presence, SetMode, SourceId,
@@ -207,6 +209,8 @@ pub(crate) struct Limits {
     pub(crate) timeouts: Timeouts,
     pub(crate) window: u64,
     pub(crate) log_capacity: usize,
+    /// `StoreConfig::max_sessions_per_user`.
+    pub(crate) max_sessions: usize,
 }
 
 /// One lock stripe. Every method expects the caller to hold the shard's lock (read for `&self`,
@@ -226,7 +230,7 @@ pub(crate) struct Shard<K> {
     since_compaction: usize,
     log: Log,
     wheel: Wheel,
-    more_sessions: HashMap<u32, Vec<Session>, RandomState>,
+    more_sessions: HashMap<u32, MoreSessions, RandomState>,
     extras: HashMap<u32, Extra, RandomState>,
     live: usize,
     /// Removed users whose records still wait for their last log entry to be pruned.
@@ -642,7 +646,7 @@ impl<K: Key> Shard<K> {
         let changed = if activity == Activity::Offline {
             self.end_session(slot, session)
         } else {
-            self.beat(slot, session, now, activity, limits.timeouts)
+            self.beat(slot, session, now, activity, limits)?
         };
         let visible = changed && self.refresh_activity(slot);
         if added || visible {
@@ -912,8 +916,16 @@ impl<K: Key> Shard<K> {
     }
 
     /// Applies a heartbeat to one session, opening it if new; `true` if the session's
-    /// activity may have changed (so the user's must be recomputed).
-    fn beat(&mut self, slot: u32, id: u64, now: u64, activity: Activity, t: Timeouts) -> bool {
+    /// activity may have changed (so the user's must be recomputed). A new session past
+    /// `max_sessions` is [`Error::TooManySessions`], and changes nothing. O(1).
+    fn beat(
+        &mut self,
+        slot: u32,
+        id: u64,
+        now: u64,
+        activity: Activity,
+        limits: &Limits,
+    ) -> Result<bool, Error> {
         let rec = &mut self.records[slot as usize];
         let (session, changed) = if rec.session.is_empty() {
             rec.session = Session::new(id, now, activity);
@@ -923,30 +935,31 @@ impl<K: Key> Shard<K> {
             rec.session.beat(now, activity);
             (rec.session, was_active != rec.session.is_active())
         } else {
-            let more = self.more_sessions.entry(slot).or_default();
-            rec.flags |= MORE_SESSIONS;
-            match more.iter_mut().find(|s| s.id == id) {
-                Some(s) => {
-                    let was_active = s.is_active();
-                    s.beat(now, activity);
-                    (*s, was_active != s.is_active())
-                }
-                None => {
-                    more.push(Session::new(id, now, activity));
-                    (more[more.len() - 1], true)
-                }
+            let more = self.more_sessions.get(&slot);
+            let known = more.is_some_and(|m| m.contains(id));
+            let count = 1 + more.map_or(0, MoreSessions::len);
+            if !known && count >= limits.max_sessions {
+                return Err(Error::TooManySessions {
+                    max: limits.max_sessions,
+                });
             }
+            rec.flags |= MORE_SESSIONS;
+            self.more_sessions
+                .entry(slot)
+                .or_insert_with(|| MoreSessions::new(self.hasher.clone()))
+                .beat(id, now, activity)
         };
         // Deadlines only move later on a known session, so its filing stays valid; a new or
         // re-activated session may need an earlier one.
-        let deadline = session.deadline(t);
+        let deadline = session.deadline(limits.timeouts);
+        let rec = &mut self.records[slot as usize];
         if Wheel::bucket_of(deadline) < rec.sched {
             rec.sched = self.wheel.schedule(slot, deadline);
         }
-        changed
+        Ok(changed)
     }
 
-    /// Ends one session; `false` if the user has no such session.
+    /// Ends one session; `false` if the user has no such session. O(1).
     fn end_session(&mut self, slot: u32, id: u64) -> bool {
         let rec = &self.records[slot as usize];
         if rec.session.is_empty() {
@@ -962,10 +975,9 @@ impl<K: Key> Shard<K> {
         let Some(more) = self.more_sessions.get_mut(&slot) else {
             return false;
         };
-        let Some(i) = more.iter().position(|s| s.id == id) else {
+        if !more.remove(id) {
             return false;
-        };
-        more.swap_remove(i);
+        }
         self.forget_empty_side_table(slot);
         true
     }
@@ -973,7 +985,9 @@ impl<K: Key> Shard<K> {
     /// Removes the inline session, moving a side-table session inline if there is one.
     fn drop_inline_session(&mut self, slot: u32) {
         let next = if self.records[slot as usize].flags & MORE_SESSIONS != 0 {
-            self.more_sessions.get_mut(&slot).and_then(Vec::pop)
+            self.more_sessions
+                .get_mut(&slot)
+                .and_then(MoreSessions::pop)
         } else {
             None
         };
@@ -983,7 +997,11 @@ impl<K: Key> Shard<K> {
 
     fn forget_empty_side_table(&mut self, slot: u32) {
         let rec = &mut self.records[slot as usize];
-        if rec.flags & MORE_SESSIONS != 0 && self.more_sessions.get(&slot).is_none_or(Vec::is_empty)
+        if rec.flags & MORE_SESSIONS != 0
+            && self
+                .more_sessions
+                .get(&slot)
+                .is_none_or(MoreSessions::is_empty)
         {
             self.more_sessions.remove(&slot);
             rec.flags &= !MORE_SESSIONS;
@@ -991,11 +1009,11 @@ impl<K: Key> Shard<K> {
     }
 
     /// The user's sessions beyond the inline one.
-    fn extra_sessions(&self, slot: u32) -> &[Session] {
+    fn extra_sessions(&self, slot: u32) -> Option<&MoreSessions> {
         if self.records[slot as usize].flags & MORE_SESSIONS == 0 {
-            return &[];
+            return None;
         }
-        self.more_sessions.get(&slot).map_or(&[], Vec::as_slice)
+        self.more_sessions.get(&slot)
     }
 
     /// Recomputes the user's activity from its sessions; `true` if it changed (then the
@@ -1018,17 +1036,7 @@ impl<K: Key> Shard<K> {
     fn age_sessions(&mut self, slot: u32, now: u64, t: Timeouts) -> usize {
         let mut changed = 0;
         if let Some(more) = self.more_sessions.get_mut(&slot) {
-            more.retain_mut(|s| match s.age(now, t) {
-                Aging::Unchanged => true,
-                Aging::Idled => {
-                    changed += 1;
-                    true
-                }
-                Aging::Expired => {
-                    changed += 1;
-                    false
-                }
-            });
+            changed += more.age(now, t);
             self.forget_empty_side_table(slot);
         }
         // Expiring the inline session promotes a side-table one, which was aged above.
@@ -1052,7 +1060,11 @@ impl<K: Key> Shard<K> {
         if inline.is_empty() {
             return None;
         }
-        let extra = self.extra_sessions(slot).iter().map(|s| s.deadline(t));
+        let extra = self
+            .extra_sessions(slot)
+            .into_iter()
+            .flat_map(MoreSessions::iter)
+            .map(|s| s.deadline(t));
         extra.chain([inline.deadline(t)]).min()
     }
 }
@@ -1064,6 +1076,8 @@ const NOT_KEPT: u32 = u32::MAX;
 fn rekey<V>(map: &mut HashMap<u32, V, RandomState>, moved: impl Fn(u32) -> u32) {
     let entries: Vec<(u32, V)> = map.drain().collect();
     map.extend(entries.into_iter().map(|(slot, v)| (moved(slot), v)));
+    // Users who lost their side entries since give that room back.
+    map.shrink_to_fit();
 }
 
 /// One sorted source of a shard's live users, with their slots.
@@ -1111,7 +1125,11 @@ mod snapshot {
                 let rec = &self.records[slot as usize];
                 let sessions = std::iter::once(&rec.session)
                     .filter(|s| !s.is_empty())
-                    .chain(self.extra_sessions(slot))
+                    .chain(
+                        self.extra_sessions(slot)
+                            .into_iter()
+                            .flat_map(MoreSessions::iter),
+                    )
                     .map(|s| SessionSnapshot {
                         id: s.id,
                         last_seen: s.seen_at(),
@@ -1167,6 +1185,16 @@ mod snapshot {
                     reason: format!("user {:?} has two sessions with one id", user.user),
                 });
             }
+            if ids.len() > limits.max_sessions {
+                return Err(Error::InvalidSnapshot {
+                    reason: format!(
+                        "user {:?} has {} sessions, over max_sessions_per_user ({})",
+                        user.user,
+                        ids.len(),
+                        limits.max_sessions
+                    ),
+                });
+            }
             let (slot, _) = self.upsert(hash, &user.user)?;
             let own = user.own;
             let detail = own.detail.as_deref().cloned().unwrap_or_default();
@@ -1179,9 +1207,10 @@ mod snapshot {
             rec.version = own.version;
             if let Some(first) = sessions.next() {
                 rec.session = Session::restored(first.id, first.last_seen, first.active);
-                let more: Vec<Session> = sessions
-                    .map(|s| Session::restored(s.id, s.last_seen, s.active))
-                    .collect();
+                let mut more = MoreSessions::new(self.hasher.clone());
+                for s in sessions {
+                    more.insert(Session::restored(s.id, s.last_seen, s.active));
+                }
                 if !more.is_empty() {
                     rec.flags |= MORE_SESSIONS;
                     self.more_sessions.insert(slot, more);
@@ -1248,6 +1277,7 @@ mod tests {
             },
             window: 40,
             log_capacity: 64,
+            max_sessions: 8,
         };
         let hasher = RandomState::with_seeds(1, 2, 3, 4);
         let mut shard: Shard<u64> = Shard::new(hasher.clone(), 0);

@@ -102,6 +102,7 @@ impl<K: Key> PresenceStore<K> {
             },
             window: ms(config.delta_window),
             log_capacity: config.log_capacity,
+            max_sessions: config.max_sessions_per_user,
         };
         Ok(PresenceStore {
             shards,
@@ -145,9 +146,10 @@ impl<K: Key> PresenceStore<K> {
     /// `Offline` ends the session (as [`disconnect`](Self::disconnect)).
     ///
     /// A heartbeat that leaves the user's activity as it was changes nothing visible: it is not
-    /// logged, and it allocates nothing.
+    /// logged, and it allocates nothing. A user has at most `max_sessions_per_user` sessions: a
+    /// heartbeat of one more is [`Error::TooManySessions`] and changes nothing.
     ///
-    /// Locks: the user's shard, for writing. Cost: O(sessions of the user).
+    /// Locks: the user's shard, for writing. Cost: O(1); the user's sessions are found by id.
     pub fn heartbeat(&self, user: &K, session: u64, activity: Activity) -> Result<Presence, Error> {
         let (hash, shard) = self.route(user);
         shard
@@ -158,7 +160,7 @@ impl<K: Key> PresenceStore<K> {
     /// Ends one session of a known user. A session the user does not have changes nothing (a
     /// disconnect may arrive twice); an unknown user is [`Error::UnknownUser`].
     ///
-    /// Locks: the user's shard, for writing. Cost: O(sessions of the user).
+    /// Locks: the user's shard, for writing. Cost: O(1).
     pub fn disconnect(&self, user: &K, session: u64) -> Result<Presence, Error> {
         let (hash, shard) = self.route(user);
         shard

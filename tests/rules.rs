@@ -630,3 +630,89 @@ fn versions_grow_with_every_change_of_a_user() {
         last = p.version;
     }
 }
+
+#[test]
+fn sessions_per_user_are_capped_and_past_the_cap_nothing_changes() {
+    let (s, clock) = store_with(
+        StoreConfig::default()
+            .with_shards(2)
+            .with_max_sessions_per_user(3),
+    );
+    for session in 1..=3 {
+        s.heartbeat(&1, session, Activity::Idle).unwrap();
+    }
+    let before = s.get(&1).unwrap();
+    let c = s.cursor();
+    clock.advance(Duration::from_millis(5));
+    // One more, active or not, is refused and changes nothing: not the activity, not the log.
+    for activity in [Activity::Active, Activity::Idle] {
+        assert_eq!(
+            s.heartbeat(&1, 4, activity),
+            Err(Error::TooManySessions { max: 3 })
+        );
+    }
+    assert_eq!(s.get(&1).unwrap(), before);
+    assert!(s.changes_since(&Since::Cursor(c)).users.is_empty());
+    // Known sessions still beat, any of them; a disconnect of an unknown one changes nothing.
+    let p = s.heartbeat(&1, 2, Activity::Active).unwrap();
+    assert_eq!(p.activity, Activity::Active);
+    assert_eq!(s.disconnect(&1, 4).unwrap(), p);
+    // Ending one makes room for another; other users have their own cap.
+    s.disconnect(&1, 1).unwrap();
+    s.heartbeat(&1, 4, Activity::Idle).unwrap();
+    for session in 1..=3 {
+        s.heartbeat(&2, session, Activity::Idle).unwrap();
+    }
+    // Expired sessions make room too, and the user goes offline when the last one does.
+    clock.advance(Duration::from_secs(121));
+    s.sweep();
+    assert_eq!(s.get(&1).unwrap().activity, Activity::Offline);
+    for session in 10..13 {
+        s.heartbeat(&1, session, Activity::Active).unwrap();
+    }
+    assert!(matches!(
+        s.heartbeat(&1, 13, Activity::Active),
+        Err(Error::TooManySessions { .. })
+    ));
+    assert!(matches!(
+        StoreConfig::default()
+            .with_max_sessions_per_user(0)
+            .validate(),
+        Err(Error::InvalidConfig { .. })
+    ));
+}
+
+#[test]
+fn many_sessions_of_one_user_keep_the_activity_exact_as_they_come_and_go() {
+    let (s, clock) = store_with(
+        StoreConfig::default()
+            .with_shards(1)
+            .with_max_sessions_per_user(1000),
+    );
+    for session in 0..1000 {
+        s.heartbeat(&1, session, Activity::Idle).unwrap();
+    }
+    assert_eq!(s.get(&1).unwrap().activity, Activity::Idle);
+    // One active session among a thousand makes the user active, found by id, not by scan.
+    assert_eq!(
+        s.heartbeat(&1, 500, Activity::Active).unwrap().activity,
+        Activity::Active
+    );
+    assert_eq!(
+        s.heartbeat(&1, 500, Activity::Idle).unwrap().activity,
+        Activity::Idle
+    );
+    for session in (0..1000).rev() {
+        let p = s.disconnect(&1, session).unwrap();
+        let want = if session == 0 {
+            Activity::Offline
+        } else {
+            Activity::Idle
+        };
+        assert_eq!(p.activity, want, "after ending session {session}");
+    }
+    // The side table is gone; the user can open sessions again up to the cap.
+    clock.advance(Duration::from_secs(1));
+    s.heartbeat(&1, 7, Activity::Active).unwrap();
+    assert_eq!(s.get(&1).unwrap().activity, Activity::Active);
+}
