@@ -63,7 +63,7 @@ fn main() -> Result<(), presence_store::Error> {
         p.category, lunch.id
     );
 
-    let teams = store.create_source("Teams", false)?;
+    let teams = store.create_source("Teams")?;
     let busy = DefinitionId::new("BUSY")?;
     store.set_source_presence(&5, &teams.id, &busy, Some("in a Teams call"))?;
     println!(
@@ -74,7 +74,7 @@ fn main() -> Result<(), presence_store::Error> {
     println!(
         "user 5 with Teams primary: {} {:?}",
         p.category,
-        p.message()
+        p.details.message()
     );
     Ok(())
 }

@@ -95,6 +95,19 @@ impl SystemPresence {
         }
     }
 
+    /// The id of its system definition, e.g. `"ON_QUEUE"`: infallible, unlike
+    /// [`DefinitionId::new`] for an id from outside.
+    ///
+    /// ```
+    /// use presence_store::{DefinitionId, SystemPresence};
+    ///
+    /// assert_eq!(SystemPresence::Busy.id().as_str(), "BUSY");
+    /// assert_eq!(DefinitionId::from(SystemPresence::OnQueue).as_str(), "ON_QUEUE");
+    /// ```
+    pub fn id(self) -> DefinitionId {
+        DefinitionId(Arc::from(self.as_str()))
+    }
+
     /// The [`Category`] Symphony-side viewers see for a user in this presence.
     pub const fn category(self) -> Category {
         match self {
@@ -174,6 +187,13 @@ impl DefinitionId {
     }
 }
 
+impl From<SystemPresence> for DefinitionId {
+    /// The system presence's definition id; see [`SystemPresence::id`].
+    fn from(p: SystemPresence) -> Self {
+        p.id()
+    }
+}
+
 impl fmt::Display for DefinitionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -241,6 +261,31 @@ impl Definition {
     }
 }
 
+/// What [`update_definition`](crate::PresenceStore::update_definition) changes of an
+/// organization definition: each field given, and nothing else.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use presence_store::{DefinitionUpdate, PresenceStore, StoreConfig, SystemPresence};
+///
+/// let store: PresenceStore<u64> = PresenceStore::new(StoreConfig::default());
+/// let labels = BTreeMap::from([("en_US".to_owned(), "Lunch".to_owned())]);
+/// let lunch = store.create_definition(SystemPresence::Meal, labels)?;
+/// let retire = DefinitionUpdate { deactivated: Some(true), ..Default::default() };
+/// assert!(store.update_definition(&lunch.id, retire)?.deactivated);
+/// # Ok::<(), presence_store::Error>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DefinitionUpdate {
+    /// The system presence it refines from now on.
+    pub system_presence: Option<SystemPresence>,
+    /// Its labels by locale, replacing all it had.
+    pub labels: Option<BTreeMap<String, String>>,
+    /// `Some(true)` deactivates it (users can no longer be set to it), `Some(false)`
+    /// reactivates it.
+    pub deactivated: Option<bool>,
+}
+
 /// The presence definition registry of one store: the system definitions and the org's.
 #[derive(Debug)]
 pub(crate) struct Definitions {
@@ -257,7 +302,7 @@ impl Definitions {
         let defs = SystemPresence::ALL
             .into_iter()
             .map(|p| {
-                let id = DefinitionId(Arc::from(p.as_str()));
+                let id = p.id();
                 let labels = BTreeMap::from([("en_US".to_owned(), p.display_name().to_owned())]);
                 let def = Definition {
                     id: id.clone(),
@@ -354,10 +399,13 @@ impl Definitions {
     pub(crate) fn update(
         &self,
         id: &DefinitionId,
-        system_presence: Option<SystemPresence>,
-        labels: Option<BTreeMap<String, String>>,
-        deactivated: Option<bool>,
+        update: DefinitionUpdate,
     ) -> Result<Definition, Error> {
+        let DefinitionUpdate {
+            system_presence,
+            labels,
+            deactivated,
+        } = update;
         let mut defs = self.defs.write();
         let def = defs.get_mut(id).ok_or_else(|| unknown(id))?;
         if def.system {
@@ -699,19 +747,37 @@ mod tests {
             let sid = id(p.as_str());
             let before = defs.get(&sid).unwrap();
             assert!(matches!(
-                defs.update(&sid, Some(SystemPresence::Busy), None, None),
+                defs.update(
+                    &sid,
+                    DefinitionUpdate {
+                        system_presence: Some(SystemPresence::Busy),
+                        ..Default::default()
+                    }
+                ),
                 Err(Error::SystemDefinition { .. })
             ));
             assert!(matches!(
-                defs.update(&sid, None, Some(labels(&[("en_US", "x")])), None),
+                defs.update(
+                    &sid,
+                    DefinitionUpdate {
+                        labels: Some(labels(&[("en_US", "x")])),
+                        ..Default::default()
+                    }
+                ),
                 Err(Error::SystemDefinition { .. })
             ));
             assert!(matches!(
-                defs.update(&sid, None, None, Some(true)),
+                defs.update(
+                    &sid,
+                    DefinitionUpdate {
+                        deactivated: Some(true),
+                        ..Default::default()
+                    }
+                ),
                 Err(Error::SystemDefinition { .. })
             ));
             assert!(matches!(
-                defs.update(&sid, None, None, None),
+                defs.update(&sid, DefinitionUpdate::default()),
                 Err(Error::SystemDefinition { .. })
             ));
             assert!(matches!(
@@ -749,12 +815,24 @@ mod tests {
 
         // Update each field alone; the others stay.
         let u = defs
-            .update(&lunch.id, Some(SystemPresence::Break), None, None)
+            .update(
+                &lunch.id,
+                DefinitionUpdate {
+                    system_presence: Some(SystemPresence::Break),
+                    ..Default::default()
+                },
+            )
             .unwrap();
         assert_eq!(u.system_presence, SystemPresence::Break);
         assert_eq!(u.labels, lunch.labels);
         let u = defs
-            .update(&lunch.id, None, Some(labels(&[("en_US", "Dinner")])), None)
+            .update(
+                &lunch.id,
+                DefinitionUpdate {
+                    labels: Some(labels(&[("en_US", "Dinner")])),
+                    ..Default::default()
+                },
+            )
             .unwrap();
         assert_eq!(u.labels, labels(&[("en_US", "Dinner")]));
         assert_eq!(u.system_presence, SystemPresence::Break);
@@ -765,7 +843,15 @@ mod tests {
         );
 
         // Deactivate: listed only on request, and users can no longer be set to it.
-        let u = defs.update(&lunch.id, None, None, Some(true)).unwrap();
+        let u = defs
+            .update(
+                &lunch.id,
+                DefinitionUpdate {
+                    deactivated: Some(true),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
         assert!(u.deactivated);
         assert_eq!(defs.list(false).len(), 11);
         assert!(!defs.list(false).contains(&u));
@@ -777,7 +863,14 @@ mod tests {
         ));
         assert_eq!(defs.get(&lunch.id).unwrap(), u);
         // And back.
-        defs.update(&lunch.id, None, None, Some(false)).unwrap();
+        defs.update(
+            &lunch.id,
+            DefinitionUpdate {
+                deactivated: Some(false),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert!(defs.resolve_for_set(&lunch.id).is_ok());
 
         defs.delete(&lunch.id).unwrap();
@@ -802,11 +895,24 @@ mod tests {
         let unknown = |r: Result<_, Error>| matches!(r, Err(Error::UnknownDefinition { .. }));
         assert!(unknown(defs.get(&nope).map(|_| ())));
         assert!(unknown(
-            defs.update(&nope, None, None, Some(true)).map(|_| ())
+            defs.update(
+                &nope,
+                DefinitionUpdate {
+                    deactivated: Some(true),
+                    ..Default::default()
+                }
+            )
+            .map(|_| ())
         ));
         assert!(unknown(
-            defs.update(&nope, None, Some(BTreeMap::new()), None)
-                .map(|_| ())
+            defs.update(
+                &nope,
+                DefinitionUpdate {
+                    labels: Some(BTreeMap::new()),
+                    ..Default::default()
+                }
+            )
+            .map(|_| ())
         ));
         assert!(unknown(defs.delete(&nope)));
         assert!(unknown(defs.resolve_for_set(&nope).map(|_| ())));
@@ -850,7 +956,13 @@ mod tests {
                 "{b:?}"
             );
             assert!(
-                is_invalid(defs.update(&ok.id, None, Some(b.clone()), None)),
+                is_invalid(defs.update(
+                    &ok.id,
+                    DefinitionUpdate {
+                        labels: Some(b.clone()),
+                        ..Default::default()
+                    }
+                )),
                 "{b:?}"
             );
         }
@@ -862,7 +974,15 @@ mod tests {
             .map(|i| (format!("{i:0>16}"), max_label.clone()))
             .collect();
         assert!(defs.create(SystemPresence::Away, max.clone()).is_ok());
-        assert!(defs.update(&ok.id, None, Some(max), None).is_ok());
+        assert!(defs
+            .update(
+                &ok.id,
+                DefinitionUpdate {
+                    labels: Some(max),
+                    ..Default::default()
+                }
+            )
+            .is_ok());
         assert!(defs
             .create(SystemPresence::Away, labels(&[("zh-Hant_TW", "x")]))
             .is_ok());

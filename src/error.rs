@@ -78,6 +78,16 @@ pub enum Error {
         /// The id given (cut to a few dozen characters).
         id: String,
     },
+    /// A presence source id that is empty or too long.
+    InvalidSourceId {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A feed id that is not 16 hex digits, so no feed could have it.
+    InvalidFeedId {
+        /// The id given (cut to a few dozen characters).
+        feed: String,
+    },
     /// The built-in `PURECLOUD` source cannot be deleted or deactivated.
     DefaultSource,
     /// The source is deactivated and takes no new presences.
@@ -212,6 +222,15 @@ impl fmt::Display for Error {
                     "unknown presence source {id:?}: list the sources for valid ids"
                 )
             }
+            Error::InvalidSourceId { reason } => write!(
+                f,
+                "invalid presence source id: {reason}; use 1 to 128 characters"
+            ),
+            Error::InvalidFeedId { feed } => write!(
+                f,
+                "malformed feed id {feed:?}: a feed id is 16 hex digits, as creating a feed \
+                 returns it"
+            ),
             Error::DefaultSource => write!(
                 f,
                 "the PURECLOUD source is built in: it cannot be deleted or deactivated"

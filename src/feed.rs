@@ -33,14 +33,24 @@ impl fmt::Display for FeedId {
 impl FromStr for FeedId {
     type Err = Error;
 
-    /// Reads a feed id; anything but 16 hex digits is [`Error::UnknownFeed`].
+    /// Reads a feed id; anything but 16 hex digits is [`Error::InvalidFeedId`].
+    ///
+    /// ```
+    /// use presence_store::{Error, FeedId};
+    ///
+    /// assert!("00000000000000ff".parse::<FeedId>().is_ok());
+    /// assert!(matches!("nope".parse::<FeedId>(), Err(Error::InvalidFeedId { .. })));
+    /// ```
     fn from_str(s: &str) -> Result<Self, Error> {
-        if s.len() != 16 {
-            return Err(Error::unknown_feed(s));
+        let invalid = || Error::InvalidFeedId {
+            feed: s.chars().take(Error::ECHO_LIMIT).collect(),
+        };
+        if s.len() != 16 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(invalid());
         }
         u64::from_str_radix(s, 16)
             .map(FeedId)
-            .map_err(|_| Error::unknown_feed(s))
+            .map_err(|_| invalid())
     }
 }
 

@@ -133,15 +133,15 @@ pub mod wire;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::StoreConfig;
-pub use definition::{Definition, DefinitionId, SystemPresence};
+pub use definition::{Definition, DefinitionId, DefinitionUpdate, SystemPresence};
 pub use error::Error;
 pub use feed::{Event, FeedId, FeedRead, SubscribeOptions, Subscription};
 pub use log::{Cursor, Delta, FullReason, Since};
 pub use page::{Page, PageQuery};
-pub use presence::{resolve, Activity, Category, Presence, SetMode};
+pub use presence::{resolve, Activity, Category, Presence, PresenceDetails, SetMode};
 #[cfg(feature = "serde")]
 pub use snapshot::{SessionSnapshot, Snapshot, SourcePresenceSnapshot, UserSnapshot};
-pub use source::{Source, SourceId};
+pub use source::{Source, SourceId, SourceUpdate};
 pub use store::{Key, PresenceStore};
 
 /// The README's examples, compiled and run as doctests.

@@ -124,11 +124,24 @@ pub enum SetMode {
     Soft,
 }
 
-/// A user's presence as the store holds it.
+/// A user's presence as the store holds it: plain public fields, read them directly.
 ///
-/// Marked `non_exhaustive`: later layers may add details. The rare details (status message,
-/// definition, primary source) sit behind one shared pointer, `None` for most users, so a
-/// presence is 32 bytes and reading one copies no string and counts no reference.
+/// Marked `non_exhaustive`: later layers may add fields. The rare [`details`](Self::details)
+/// (status message, definition, primary source) sit behind one shared pointer, empty for most
+/// users, so a presence is 32 bytes and reading one copies no string and counts no reference.
+///
+/// ```
+/// use presence_store::{Activity, Category, PresenceStore, SetMode, StoreConfig};
+///
+/// let store: PresenceStore<u64> = PresenceStore::new(StoreConfig::default());
+/// store.heartbeat(&7, 1, Activity::Active)?;
+/// store.set(&7, Category::Busy, SetMode::Soft)?;
+/// let p = store.set_message(&7, "back at 3")?;
+/// assert_eq!((p.category, p.activity), (Category::Busy, Activity::Active));
+/// assert_eq!(p.details.message(), Some("back at 3"));
+/// assert_eq!(p.details.definition(), None);
+/// # Ok::<(), presence_store::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(
     feature = "serde",
@@ -147,9 +160,15 @@ pub struct Presence {
     pub updated_at: u64,
     /// Shard-local sequence number of the last visible change; grows with every change of the user.
     pub version: u64,
-    /// Message, definition and source; `None` when all three are.
-    pub(crate) detail: Option<Arc<Detail>>,
+    /// Status message, definition and source, when any is set.
+    pub details: PresenceDetails,
 }
+
+/// The rarer parts of a [`Presence`]: its status message, the definition it was set by and its
+/// primary source. One shared pointer (8 bytes, empty for most users), read through these
+/// methods so that a presence stays 32 bytes and cheap to copy.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct PresenceDetails(pub(crate) Option<Arc<Detail>>);
 
 /// The rarer parts of a presence, shared between the store and the presences it hands out.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -160,37 +179,49 @@ pub(crate) struct Detail {
 }
 
 impl Detail {
-    /// The detail to store: `None` when it holds nothing, so equal presences compare equal.
-    pub(crate) fn shared(self) -> Option<Arc<Detail>> {
-        (self != Detail::default()).then(|| Arc::new(self))
+    /// The details to store: empty when they hold nothing, so equal presences compare equal.
+    pub(crate) fn shared(self) -> PresenceDetails {
+        PresenceDetails((self != Detail::default()).then(|| Arc::new(self)))
     }
 }
 
-impl Presence {
+impl PresenceDetails {
     /// The user's status message (Genesys `message`), if any.
     pub fn message(&self) -> Option<&str> {
-        self.detail.as_ref()?.message.as_deref()
+        self.0.as_ref()?.message.as_deref()
     }
 
     /// The presence definition the category was set by (Genesys), if it was set by one.
     pub fn definition(&self) -> Option<&DefinitionId> {
-        self.detail.as_ref()?.definition.as_ref()
+        self.0.as_ref()?.definition.as_ref()
     }
 
     /// The user's primary source when it is not the built-in `PURECLOUD`: then `category`,
     /// `message` and `definition` are that source's.
     pub fn source(&self) -> Option<&SourceId> {
-        self.detail.as_ref()?.source.as_ref()
+        self.0.as_ref()?.source.as_ref()
     }
 
+    /// Whether none is set.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// The details as the store keeps them.
+    pub(crate) fn to_detail(&self) -> Detail {
+        self.0.as_deref().cloned().unwrap_or_default()
+    }
+}
+
+impl Presence {
     /// Whether others see the same in both (everything but when and in which change).
     pub(crate) fn same_view(&self, other: &Presence) -> bool {
-        (self.category, self.requested, self.activity, &self.detail)
+        (self.category, self.requested, self.activity, &self.details)
             == (
                 other.category,
                 other.requested,
                 other.activity,
-                &other.detail,
+                &other.details,
             )
     }
 }
@@ -223,7 +254,7 @@ mod wire {
                 activity: f.activity,
                 updated_at: f.updated_at,
                 version: f.version,
-                detail: Detail {
+                details: Detail {
                     message: f.message,
                     definition: f.definition,
                     source: f.source,
@@ -235,7 +266,7 @@ mod wire {
 
     impl From<Presence> for PresenceFields {
         fn from(p: Presence) -> PresenceFields {
-            let detail = p.detail.as_deref().cloned().unwrap_or_default();
+            let detail = p.details.to_detail();
             PresenceFields {
                 category: p.category,
                 requested: p.requested,
@@ -265,6 +296,11 @@ pub const fn resolve(requested: Category, activity: Activity) -> Category {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_presence_is_32_bytes() {
+        assert_eq!(std::mem::size_of::<Presence>(), 32);
+    }
 
     #[test]
     fn resolve_over_every_pair() {

@@ -340,8 +340,8 @@ mod tests {
             more.beat(id, 5, Activity::Idle);
         }
         assert_eq!((more.len(), more.active), (10_000, 0));
-        assert_eq!(more.beat(77, 6, Activity::Active).1, true);
-        assert_eq!(more.beat(77, 7, Activity::Active).1, false);
+        assert!(more.beat(77, 6, Activity::Active).1);
+        assert!(!more.beat(77, 7, Activity::Active).1);
         assert_eq!(more.active, 1);
         let full = more.by_id.capacity();
         for id in 0..9_990 {

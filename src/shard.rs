@@ -27,7 +27,7 @@ use ahash::RandomState;
 use crate::feed::Subscriber;
 use crate::log::{Entry, Log};
 use crate::page::Merge;
-use crate::presence::Detail;
+use crate::presence::{Detail, PresenceDetails};
 use crate::session::{
     aggregate, Aging, MoreSessions, Session, Timeouts, Wheel, MAX_TIME, NOT_SCHEDULED,
 };
@@ -67,7 +67,7 @@ struct Extra {
     /// Presences from sources other than the default.
     sources: Vec<SourcePresence>,
     /// What others see of the above, built once per edit so reads only share it.
-    shown: Option<Arc<Detail>>,
+    shown: PresenceDetails,
 }
 
 /// A user's presence as a source other than the default sets it.
@@ -107,7 +107,7 @@ impl Extra {
     }
 
     /// What others see: the primary source's details, the default's if it has set none.
-    fn view(&self) -> Option<Arc<Detail>> {
+    fn view(&self) -> PresenceDetails {
         let detail = match self.of_primary() {
             Some(p) => p.detail(self.primary.clone()),
             None => Detail {
@@ -181,7 +181,7 @@ impl<K> Record<K> {
             activity: self.activity,
             updated_at: self.updated_at,
             version: self.version,
-            detail: None,
+            details: PresenceDetails::default(),
         }
     }
 }
@@ -303,7 +303,7 @@ impl<K: Key> Shard<K> {
         // is built in registers and written once, straight into the caller's result.
         if rec.flags & EXTRAS != 0 {
             let (detail, primary) = self.extras_view(slot);
-            presence.detail = detail;
+            presence.details = detail;
             if let Some(category) = primary {
                 presence.category = category;
                 presence.requested = category;
@@ -316,10 +316,10 @@ impl<K: Key> Shard<K> {
     /// source's category when that source has set one.
     #[cold]
     #[inline(never)]
-    fn extras_view(&self, slot: u32) -> (Option<Arc<Detail>>, Option<Category>) {
+    fn extras_view(&self, slot: u32) -> (PresenceDetails, Option<Category>) {
         match self.extras.get(&slot) {
             Some(extra) => (extra.shown.clone(), extra.of_primary().map(|p| p.category)),
-            None => (None, None),
+            None => (PresenceDetails::default(), None),
         }
     }
 
@@ -334,7 +334,7 @@ impl<K: Key> Shard<K> {
         presence.category = p.category;
         presence.requested = p.category;
         presence.updated_at = p.updated_at;
-        presence.detail = p.detail(Some(source.clone())).shared();
+        presence.details = p.detail(Some(source.clone())).shared();
         Some(presence)
     }
 
@@ -342,7 +342,7 @@ impl<K: Key> Shard<K> {
     pub(crate) fn own_presence(&self, slot: u32) -> Presence {
         let mut presence = self.records[slot as usize].base_presence();
         if let Some(extra) = self.extra(slot) {
-            presence.detail = extra.own().shared();
+            presence.details = extra.own().shared();
         }
         presence
     }
@@ -1197,7 +1197,7 @@ mod snapshot {
             }
             let (slot, _) = self.upsert(hash, &user.user)?;
             let own = user.own;
-            let detail = own.detail.as_deref().cloned().unwrap_or_default();
+            let detail = own.details.to_detail();
             let mut sessions = user.sessions.iter();
             let rec = &mut self.records[slot as usize];
             rec.requested = own.requested;

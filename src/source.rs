@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -14,49 +15,89 @@ use parking_lot::RwLock;
 
 use crate::Error;
 
-/// The identity of a presence source.
+/// The identity of a presence source: [`SourceId::DEFAULT`] (the built-in `PURECLOUD`), or an
+/// id the store generated for a source created with
+/// [`create_source`](crate::PresenceStore::create_source).
+///
+/// Cheap to clone (the text is shared). Ids compare as written, except that any ASCII case of
+/// `PURECLOUD` is the default (Genesys accepts `purecloud` in paths).
+///
+/// ```
+/// use presence_store::SourceId;
+///
+/// assert_eq!(SourceId::new("purecloud")?, SourceId::DEFAULT);
+/// assert_eq!(SourceId::DEFAULT.as_str(), "PURECLOUD");
+/// assert!(SourceId::new("").is_err());
+/// # Ok::<(), presence_store::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SourceId(Arc<str>);
+pub struct SourceId(Repr);
+
+/// The built-in source needs no text of its own, so its id can be a constant.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Repr {
+    Default,
+    Named(Arc<str>),
+}
 
 impl SourceId {
-    /// The id of the built-in source, which sessions and plain sets act on.
-    pub const DEFAULT: &'static str = "PURECLOUD";
+    /// The id of the built-in source (`PURECLOUD`), which sessions and plain sets act on.
+    pub const DEFAULT: SourceId = SourceId(Repr::Default);
 
-    /// The built-in source's id.
-    pub fn default_source() -> Self {
-        SourceId(Arc::from(Self::DEFAULT))
-    }
+    /// The default source's id as text.
+    const DEFAULT_TEXT: &'static str = "PURECLOUD";
 
-    /// A source id from its text: 1 to 128 characters, else [`Error::UnknownSource`].
+    /// A source id from its text: 1 to 128 characters, else [`Error::InvalidSourceId`].
     pub fn new(id: &str) -> Result<Self, Error> {
-        if id.is_empty() || id.chars().count() > MAX_ID_CHARS {
-            return Err(Error::unknown_source(id));
+        if id.is_empty() {
+            return Err(Error::InvalidSourceId {
+                reason: "it is empty",
+            });
         }
-        Ok(SourceId(Arc::from(id)))
+        if id.chars().nth(MAX_ID_CHARS).is_some() {
+            return Err(Error::InvalidSourceId {
+                reason: "it is over 128 characters",
+            });
+        }
+        if id.eq_ignore_ascii_case(Self::DEFAULT_TEXT) {
+            return Ok(Self::DEFAULT);
+        }
+        Ok(SourceId(Repr::Named(Arc::from(id))))
     }
 
     /// The id's text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        match &self.0 {
+            Repr::Default => Self::DEFAULT_TEXT,
+            Repr::Named(id) => id,
+        }
     }
 
-    /// Whether this is the built-in source (ids compare ignoring ASCII case, as Genesys
-    /// accepts `purecloud` in paths).
+    /// Whether this is the built-in source.
     pub fn is_default(&self) -> bool {
-        self.0.eq_ignore_ascii_case(Self::DEFAULT)
+        self.0 == Repr::Default
+    }
+}
+
+impl FromStr for SourceId {
+    type Err = Error;
+
+    /// Same as [`SourceId::new`].
+    fn from_str(s: &str) -> Result<Self, Error> {
+        SourceId::new(s)
     }
 }
 
 impl fmt::Display for SourceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 #[cfg(feature = "serde")]
 impl serde::Serialize for SourceId {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -87,6 +128,29 @@ pub struct Source {
     pub deactivated: bool,
 }
 
+/// What [`update_source`](crate::PresenceStore::update_source) changes of a source: each field
+/// given, and nothing else.
+///
+/// ```
+/// use presence_store::{PresenceStore, SourceUpdate, StoreConfig};
+///
+/// let store: PresenceStore<u64> = PresenceStore::new(StoreConfig::default());
+/// let pbx = store.create_source("Old PBX")?;
+/// let retired = SourceUpdate { deactivated: Some(true), ..Default::default() };
+/// assert!(store.update_source(&pbx.id, retired)?.deactivated);
+/// let renamed = SourceUpdate { name: Some("PBX".into()), ..Default::default() };
+/// assert_eq!(store.update_source(&pbx.id, renamed)?.name, "PBX");
+/// # Ok::<(), presence_store::Error>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SourceUpdate {
+    /// A new name for people.
+    pub name: Option<String>,
+    /// `Some(true)` deactivates the source (it keeps its presences but takes no new ones),
+    /// `Some(false)` reactivates it. The default source cannot be deactivated.
+    pub deactivated: Option<bool>,
+}
+
 /// The store's sources, default first.
 #[derive(Debug)]
 pub(crate) struct Sources {
@@ -98,7 +162,7 @@ pub(crate) struct Sources {
 impl Sources {
     pub(crate) fn new(salt: u64) -> Self {
         let default = Source {
-            id: SourceId::default_source(),
+            id: SourceId::DEFAULT,
             name: "Genesys Cloud".into(),
             deactivated: false,
         };
@@ -109,19 +173,10 @@ impl Sources {
         }
     }
 
-    /// The registered id for `id` (the default's canonical spelling for any case of it).
-    fn canonical(&self, id: &SourceId) -> SourceId {
-        if id.is_default() {
-            SourceId::default_source()
-        } else {
-            id.clone()
-        }
-    }
-
     pub(crate) fn get(&self, id: &SourceId) -> Result<Source, Error> {
         self.sources
             .read()
-            .get(&self.canonical(id))
+            .get(id)
             .cloned()
             .ok_or_else(|| Error::unknown_source(id))
     }
@@ -134,7 +189,7 @@ impl Sources {
         default.into_iter().chain(others).collect()
     }
 
-    pub(crate) fn create(&self, name: &str, deactivated: bool) -> Result<Source, Error> {
+    pub(crate) fn create(&self, name: &str) -> Result<Source, Error> {
         check_name(name)?;
         let mut sources = self.sources.write();
         if sources.len() > MAX_SOURCES {
@@ -143,11 +198,11 @@ impl Sources {
             });
         }
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        let id = SourceId(Arc::from(crate::id::uuid(n, self.salt)));
+        let id = SourceId(Repr::Named(Arc::from(crate::id::uuid(n, self.salt))));
         let source = Source {
             id: id.clone(),
             name: name.to_owned(),
-            deactivated,
+            deactivated: false,
         };
         sources.insert(id, source.clone());
         Ok(source)
@@ -159,7 +214,7 @@ impl Sources {
         check_name(&source.name)?;
         let mut sources = self.sources.write();
         if source.id.is_default() {
-            if let Some(default) = sources.get_mut(&SourceId::default_source()) {
+            if let Some(default) = sources.get_mut(&SourceId::DEFAULT) {
                 default.name = source.name;
             }
             return Ok(());
@@ -173,27 +228,21 @@ impl Sources {
         Ok(())
     }
 
-    pub(crate) fn update(
-        &self,
-        id: &SourceId,
-        name: Option<&str>,
-        deactivated: Option<bool>,
-    ) -> Result<Source, Error> {
-        let id = self.canonical(id);
-        if id.is_default() && deactivated == Some(true) {
+    pub(crate) fn update(&self, id: &SourceId, update: SourceUpdate) -> Result<Source, Error> {
+        if id.is_default() && update.deactivated == Some(true) {
             return Err(Error::DefaultSource);
         }
-        if let Some(name) = name {
+        if let Some(name) = &update.name {
             check_name(name)?;
         }
         let mut sources = self.sources.write();
         let source = sources
-            .get_mut(&id)
-            .ok_or_else(|| Error::unknown_source(&id))?;
-        if let Some(name) = name {
-            name.clone_into(&mut source.name);
+            .get_mut(id)
+            .ok_or_else(|| Error::unknown_source(id))?;
+        if let Some(name) = update.name {
+            source.name = name;
         }
-        if let Some(deactivated) = deactivated {
+        if let Some(deactivated) = update.deactivated {
             source.deactivated = deactivated;
         }
         Ok(source.clone())
@@ -221,9 +270,7 @@ impl Sources {
         f: impl FnOnce(SourceId) -> Result<R, Error>,
     ) -> Result<R, Error> {
         let sources = self.sources.read();
-        let source = sources
-            .get(&self.canonical(id))
-            .ok_or_else(|| Error::unknown_source(id))?;
+        let source = sources.get(id).ok_or_else(|| Error::unknown_source(id))?;
         if active && source.deactivated {
             return Err(Error::DeactivatedSource {
                 id: source.id.to_string(),
@@ -250,25 +297,37 @@ mod tests {
     #[test]
     fn the_default_source_is_built_in_and_stays() {
         let s = Sources::new(1);
-        let d = SourceId::default_source();
+        let d = SourceId::DEFAULT;
         assert_eq!(s.list().len(), 1);
         assert_eq!(s.get(&SourceId::new("purecloud").unwrap()).unwrap().id, d);
         assert_eq!(s.delete(&d), Err(Error::DefaultSource));
-        assert_eq!(s.update(&d, None, Some(true)), Err(Error::DefaultSource));
-        assert!(s.update(&d, Some("Cloud"), None).is_ok());
+        let deactivate = SourceUpdate {
+            deactivated: Some(true),
+            ..Default::default()
+        };
+        assert_eq!(s.update(&d, deactivate), Err(Error::DefaultSource));
+        let rename = SourceUpdate {
+            name: Some("Cloud".into()),
+            ..Default::default()
+        };
+        assert!(s.update(&d, rename).is_ok());
         assert!(s.hold(&d, true, |_| Ok(())).is_ok());
     }
 
     #[test]
     fn sources_are_created_listed_updated_and_deleted() {
         let s = Sources::new(7);
-        let a = s.create("Calendar", false).unwrap();
-        let b = s.create("Teams", false).unwrap();
+        let a = s.create("Calendar").unwrap();
+        let b = s.create("Teams").unwrap();
         assert_ne!(a.id, b.id);
         let ids: Vec<SourceId> = s.list().into_iter().map(|x| x.id).collect();
-        assert_eq!(ids[0], SourceId::default_source());
+        assert_eq!(ids[0], SourceId::DEFAULT);
         assert_eq!(ids.len(), 3);
-        let a2 = s.update(&a.id, Some("Outlook"), Some(true)).unwrap();
+        let both = SourceUpdate {
+            name: Some("Outlook".into()),
+            deactivated: Some(true),
+        };
+        let a2 = s.update(&a.id, both).unwrap();
         assert_eq!((a2.name.as_str(), a2.deactivated), ("Outlook", true));
         assert!(matches!(
             s.hold(&a.id, true, |_| Ok(())),
@@ -284,14 +343,11 @@ mod tests {
     fn bad_names_and_ids_are_errors() {
         let s = Sources::new(0);
         for bad in ["", "   ", &"x".repeat(257)] {
-            assert!(matches!(
-                s.create(bad, false),
-                Err(Error::InvalidSource { .. })
-            ));
+            assert!(matches!(s.create(bad), Err(Error::InvalidSource { .. })));
         }
         assert!(matches!(
             SourceId::new(""),
-            Err(Error::UnknownSource { .. })
+            Err(Error::InvalidSourceId { .. })
         ));
         assert!(SourceId::new(&"x".repeat(129)).is_err());
     }

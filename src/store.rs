@@ -21,9 +21,9 @@ use crate::sync::{RwLock, RwLockReadGuard};
 #[cfg(feature = "serde")]
 use crate::Snapshot;
 use crate::{
-    Activity, Category, Clock, Cursor, Definition, DefinitionId, Delta, Error, FeedId, FeedRead,
-    FullReason, Page, PageQuery, Presence, SetMode, Since, Source, SourceId, StoreConfig,
-    SubscribeOptions, SystemClock, SystemPresence,
+    Activity, Category, Clock, Cursor, Definition, DefinitionId, DefinitionUpdate, Delta, Error,
+    FeedId, FeedRead, FullReason, Page, PageQuery, Presence, SetMode, Since, Source, SourceId,
+    SourceUpdate, StoreConfig, SubscribeOptions, SystemClock, SystemPresence,
 };
 
 /// What a store's key can be: `u64`, `i64`, `String`, or any ordered, hashable, shareable value.
@@ -274,17 +274,36 @@ impl<K: Key> PresenceStore<K> {
         self.definitions.create(system_presence, labels)
     }
 
-    /// Changes what is given of an organization definition; system ones cannot change.
-    /// Users already set by it keep the category they were set to.
+    /// Changes the fields `update` gives of an organization definition, such as deactivating
+    /// it; system ones cannot change ([`Error::SystemDefinition`]). Users already set by it
+    /// keep the category they were set to.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use presence_store::{DefinitionUpdate, Error, PresenceStore, SetMode, StoreConfig};
+    /// use presence_store::SystemPresence;
+    ///
+    /// let store: PresenceStore<u64> = PresenceStore::new(StoreConfig::default());
+    /// let labels = BTreeMap::from([("en_US".to_owned(), "Lunch".to_owned())]);
+    /// let lunch = store.create_definition(SystemPresence::Meal, labels)?;
+    /// let retire = DefinitionUpdate { deactivated: Some(true), ..Default::default() };
+    /// store.update_definition(&lunch.id, retire)?;
+    /// assert!(matches!(
+    ///     store.set_definition(&7, &lunch.id, SetMode::Hard),
+    ///     Err(Error::DeactivatedDefinition { .. })
+    /// ));
+    /// // The ten system presences have ids that need no parsing.
+    /// store.set_definition(&7, &SystemPresence::Busy.id(), SetMode::Hard)?;
+    /// # Ok::<(), Error>(())
+    /// ```
+    ///
+    /// Locks: the definition registry, for writing. Cost: O(labels).
     pub fn update_definition(
         &self,
         id: &DefinitionId,
-        system_presence: Option<SystemPresence>,
-        labels: Option<BTreeMap<String, String>>,
-        deactivated: Option<bool>,
+        update: DefinitionUpdate,
     ) -> Result<Definition, Error> {
-        self.definitions
-            .update(id, system_presence, labels, deactivated)
+        self.definitions.update(id, update)
     }
 
     /// Deletes an organization definition; system ones cannot go. Users set by it keep their
@@ -303,19 +322,31 @@ impl<K: Key> PresenceStore<K> {
         self.sources.get(id)
     }
 
-    /// Registers a presence source (an integration that sets presences).
-    pub fn create_source(&self, name: &str, deactivated: bool) -> Result<Source, Error> {
-        self.sources.create(name, deactivated)
+    /// Registers a presence source (an integration that sets presences), active, with a
+    /// generated id. Deactivate it with [`update_source`](Self::update_source).
+    ///
+    /// Locks: the source registry, for writing. Cost: O(log sources).
+    pub fn create_source(&self, name: &str) -> Result<Source, Error> {
+        self.sources.create(name)
     }
 
-    /// Renames or (de)activates a source; the default cannot be deactivated.
-    pub fn update_source(
-        &self,
-        id: &SourceId,
-        name: Option<&str>,
-        deactivated: Option<bool>,
-    ) -> Result<Source, Error> {
-        self.sources.update(id, name, deactivated)
+    /// Changes the fields `update` gives of a source: renames, deactivates or reactivates it.
+    /// The default source cannot be deactivated ([`Error::DefaultSource`]).
+    ///
+    /// ```
+    /// use presence_store::{PresenceStore, SourceId, SourceUpdate, StoreConfig};
+    ///
+    /// let store: PresenceStore<u64> = PresenceStore::new(StoreConfig::default());
+    /// let pbx = store.create_source("Old PBX")?;
+    /// let retire = SourceUpdate { deactivated: Some(true), ..Default::default() };
+    /// assert!(store.update_source(&pbx.id, retire.clone())?.deactivated);
+    /// assert!(store.update_source(&SourceId::DEFAULT, retire).is_err());
+    /// # Ok::<(), presence_store::Error>(())
+    /// ```
+    ///
+    /// Locks: the source registry, for writing. Cost: O(log sources).
+    pub fn update_source(&self, id: &SourceId, update: SourceUpdate) -> Result<Source, Error> {
+        self.sources.update(id, update)
     }
 
     /// Deletes a source: its presences go and its users' primary source becomes the default,
@@ -378,11 +409,7 @@ impl<K: Key> PresenceStore<K> {
         let (hash, shard) = self.route(user);
         let shard = shard.read();
         let slot = shard.get(hash, user)?;
-        Some(
-            shard
-                .primary_source(slot)
-                .unwrap_or_else(SourceId::default_source),
-        )
+        Some(shard.primary_source(slot).unwrap_or(SourceId::DEFAULT))
     }
 
     /// Makes `source` a known user's primary source, so others see its presence of the user

@@ -13,8 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use presence_store::{
-    Activity, Category, Cursor, Definition, DefinitionId, Error, FeedId, ManualClock, PageQuery,
-    Presence, PresenceStore, SetMode, Since, Source, SourceId, StoreConfig, SystemPresence,
+    Activity, Category, Cursor, Definition, DefinitionId, DefinitionUpdate, Error, FeedId,
+    ManualClock, PageQuery, Presence, PresenceStore, SetMode, Since, Source, SourceId,
+    SourceUpdate, StoreConfig, SystemPresence,
 };
 
 const T0: u64 = 1_700_000_000_000;
@@ -72,13 +73,27 @@ impl Fixture {
         let lunch = def(SystemPresence::Meal, "Lunch");
         let retired = def(SystemPresence::Busy, "Old");
         store
-            .update_definition(&retired, None, None, Some(true))
+            .update_definition(
+                &retired,
+                DefinitionUpdate {
+                    deactivated: Some(true),
+                    ..Default::default()
+                },
+            )
             .unwrap();
         let deleted_definition = def(SystemPresence::Away, "Gone");
         store.delete_definition(&deleted_definition).unwrap();
-        let teams = store.create_source("Teams", false).unwrap().id;
-        let calendar = store.create_source("Calendar", true).unwrap().id;
-        let deleted_source = store.create_source("Old", false).unwrap().id;
+        let teams = store.create_source("Teams").unwrap().id;
+        let calendar = {
+            let created = store.create_source("Calendar").unwrap();
+            let retire = SourceUpdate {
+                deactivated: Some(true),
+                ..Default::default()
+            };
+            store.update_source(&created.id, retire).unwrap()
+        }
+        .id;
+        let deleted_source = store.create_source("Old").unwrap().id;
         store.delete_source(&deleted_source).unwrap();
         for user in 1..=5u64 {
             store.heartbeat(&user, user, Activity::Active).unwrap();
@@ -439,9 +454,7 @@ fn rows() -> Vec<Row> {
         ),
         row!(
             "default primary source of an unknown user",
-            |f| f
-                .store
-                .set_primary_source(&STRANGER, &SourceId::default_source()),
+            |f| f.store.set_primary_source(&STRANGER, &SourceId::DEFAULT),
             Error::UnknownUser { .. }
         ),
         // ---- status messages ----
@@ -482,12 +495,9 @@ fn rows() -> Vec<Row> {
         ),
         row!(
             "default source presence message too long",
-            |f| f.store.set_source_presence(
-                &2,
-                &SourceId::default_source(),
-                &f.lunch,
-                Some(&long(17))
-            ),
+            |f| f
+                .store
+                .set_source_presence(&2, &SourceId::DEFAULT, &f.lunch, Some(&long(17))),
             Error::MessageTooLong { .. }
         ),
         // ---- feeds ----
@@ -509,27 +519,32 @@ fn rows() -> Vec<Row> {
         row!(
             "feed id: too short",
             |_f| "abc".parse::<FeedId>(),
-            Error::UnknownFeed { .. }
+            Error::InvalidFeedId { .. }
         ),
         row!(
             "feed id: not hex",
             |_f| "0123456789abcdeg".parse::<FeedId>(),
-            Error::UnknownFeed { .. }
+            Error::InvalidFeedId { .. }
         ),
         row!(
             "feed id: too long",
             |_f| "0123456789abcdef0".parse::<FeedId>(),
-            Error::UnknownFeed { .. }
+            Error::InvalidFeedId { .. }
         ),
         row!(
             "feed id: empty",
             |_f| "".parse::<FeedId>(),
-            Error::UnknownFeed { .. }
+            Error::InvalidFeedId { .. }
         ),
         row!(
             "feed id: a cursor",
             |f| f.store.cursor().to_string().parse::<FeedId>(),
-            Error::UnknownFeed { .. }
+            Error::InvalidFeedId { .. }
+        ),
+        row!(
+            "feed id: a sign",
+            |_f| "+123456789abcdef".parse::<FeedId>(),
+            Error::InvalidFeedId { .. }
         ),
         row!(
             "one feed more than max_feeds",
@@ -583,9 +598,13 @@ fn rows() -> Vec<Row> {
         ),
         row!(
             "update an unknown definition",
-            |f| f
-                .store
-                .update_definition(&def("nope"), None, None, Some(true)),
+            |f| f.store.update_definition(
+                &def("nope"),
+                DefinitionUpdate {
+                    deactivated: Some(true),
+                    ..Default::default()
+                }
+            ),
             Error::UnknownDefinition { .. }
         ),
         row!(
@@ -619,17 +638,22 @@ fn rows() -> Vec<Row> {
             "update a system definition",
             |f| f.store.update_definition(
                 &def("AVAILABLE"),
-                Some(SystemPresence::Busy),
-                None,
-                None
+                DefinitionUpdate {
+                    system_presence: Some(SystemPresence::Busy),
+                    ..Default::default()
+                }
             ),
             Error::SystemDefinition { .. }
         ),
         row!(
             "deactivate a system definition",
-            |f| f
-                .store
-                .update_definition(&def("OFFLINE"), None, None, Some(true)),
+            |f| f.store.update_definition(
+                &def("OFFLINE"),
+                DefinitionUpdate {
+                    deactivated: Some(true),
+                    ..Default::default()
+                }
+            ),
             Error::SystemDefinition { .. }
         ),
         row!(
@@ -691,9 +715,11 @@ fn rows() -> Vec<Row> {
             "update a definition with bad labels",
             |f| f.store.update_definition(
                 &f.lunch,
-                Some(SystemPresence::Busy),
-                Some(BTreeMap::new()),
-                Some(true)
+                DefinitionUpdate {
+                    system_presence: Some(SystemPresence::Busy),
+                    labels: Some(BTreeMap::new()),
+                    deactivated: Some(true),
+                }
             ),
             Error::InvalidDefinition { .. }
         ),
@@ -701,12 +727,12 @@ fn rows() -> Vec<Row> {
         row!(
             "source id: empty",
             |_f| SourceId::new(""),
-            Error::UnknownSource { .. }
+            Error::InvalidSourceId { .. }
         ),
         row!(
             "source id: 129 chars",
             |_f| SourceId::new(&long(129)),
-            Error::UnknownSource { .. }
+            Error::InvalidSourceId { .. }
         ),
         row!(
             "get an unknown source",
@@ -720,7 +746,13 @@ fn rows() -> Vec<Row> {
         ),
         row!(
             "update an unknown source",
-            |f| f.store.update_source(&src("nope"), Some("X"), Some(true)),
+            |f| f.store.update_source(
+                &src("nope"),
+                SourceUpdate {
+                    name: Some("X".into()),
+                    deactivated: Some(true)
+                }
+            ),
             Error::UnknownSource { .. }
         ),
         row!(
@@ -749,7 +781,7 @@ fn rows() -> Vec<Row> {
         ),
         row!(
             "delete the default source",
-            |f| f.store.delete_source(&SourceId::default_source()),
+            |f| f.store.delete_source(&SourceId::DEFAULT),
             Error::DefaultSource
         ),
         row!(
@@ -759,7 +791,13 @@ fn rows() -> Vec<Row> {
         ),
         row!(
             "deactivate the default source",
-            |f| f.store.update_source(&src("PureCloud"), None, Some(true)),
+            |f| f.store.update_source(
+                &src("PureCloud"),
+                SourceUpdate {
+                    deactivated: Some(true),
+                    ..Default::default()
+                }
+            ),
             Error::DefaultSource
         ),
         row!(
@@ -776,22 +814,28 @@ fn rows() -> Vec<Row> {
         ),
         row!(
             "source with an empty name",
-            |f| f.store.create_source("", false),
+            |f| f.store.create_source(""),
             Error::InvalidSource { .. }
         ),
         row!(
             "source with a blank name",
-            |f| f.store.create_source(" \t ", false),
+            |f| f.store.create_source(" \t "),
             Error::InvalidSource { .. }
         ),
         row!(
             "source with a 257-char name",
-            |f| f.store.create_source(&long(257), false),
+            |f| f.store.create_source(&long(257)),
             Error::InvalidSource { .. }
         ),
         row!(
             "rename a source to blank",
-            |f| f.store.update_source(&f.teams, Some(" "), Some(true)),
+            |f| f.store.update_source(
+                &f.teams,
+                SourceUpdate {
+                    name: Some(" ".into()),
+                    deactivated: Some(true)
+                }
+            ),
             Error::InvalidSource { .. }
         ),
         // ---- configs ----
@@ -1079,14 +1123,14 @@ fn one_definition_too_many() {
 fn one_source_too_many() {
     let store: PresenceStore<u64> = PresenceStore::new(StoreConfig::default().with_shards(1));
     let mut n = 0;
-    while store.create_source("s", false).is_ok() {
+    while store.create_source("s").is_ok() {
         n += 1;
         assert!(n <= 10_000, "sources are unbounded");
     }
     assert_eq!(n, 256);
     let before = store.sources();
     assert!(matches!(
-        store.create_source("s", false),
+        store.create_source("s"),
         Err(Error::InvalidSource { .. })
     ));
     assert_eq!(store.sources(), before);

@@ -217,7 +217,7 @@ fn writer(
                 let message = MESSAGES[rng.below(MESSAGES.len() as u64) as usize];
                 match store.set_message(&user, message) {
                     Ok(p) => assert_eq!(
-                        p.message(),
+                        p.details.message(),
                         (!message.is_empty()).then_some(message),
                         "{user}: {p:?}"
                     ),

@@ -87,7 +87,7 @@ fn feeds_are_independent_and_deleted_feeds_are_unknown() {
 }
 
 #[test]
-fn feed_ids_round_trip_and_garbage_is_unknown() {
+fn feed_ids_round_trip_garbage_does_not_parse_and_a_stranger_is_unknown() {
     let (s, _) = store();
     let feed = s.create_feed().unwrap();
     let back: FeedId = feed.to_string().parse().unwrap();
@@ -101,7 +101,7 @@ fn feed_ids_round_trip_and_garbage_is_unknown() {
     ] {
         assert!(matches!(
             bad.parse::<FeedId>(),
-            Err(Error::UnknownFeed { .. })
+            Err(Error::InvalidFeedId { .. })
         ));
     }
     let other: FeedId = "0123456789abcdef".parse().unwrap();
@@ -275,10 +275,13 @@ fn a_status_message_is_a_logged_visible_change() {
     s.set(&1, Category::Busy, SetMode::Hard).unwrap();
     let c = s.cursor();
     let p = s.set_message(&1, "in a call until 3").unwrap();
-    assert_eq!(p.message(), Some("in a call until 3"));
-    assert_eq!(s.get(&1).unwrap().message(), Some("in a call until 3"));
+    assert_eq!(p.details.message(), Some("in a call until 3"));
+    assert_eq!(
+        s.get(&1).unwrap().details.message(),
+        Some("in a call until 3")
+    );
     let d = s.changes_since(&Since::Cursor(c));
-    assert_eq!(d.users[0].1.message(), Some("in a call until 3"));
+    assert_eq!(d.users[0].1.details.message(), Some("in a call until 3"));
     // The same message again changes nothing; an empty one clears it.
     let c = s.cursor();
     assert_eq!(
@@ -286,12 +289,15 @@ fn a_status_message_is_a_logged_visible_change() {
         p.version
     );
     assert!(s.changes_since(&Since::Cursor(c)).users.is_empty());
-    assert_eq!(s.set_message(&1, "").unwrap().message(), None);
+    assert_eq!(s.set_message(&1, "").unwrap().details.message(), None);
     // Removal forgets it.
     s.set_message(&1, "bye").unwrap();
     s.remove(&1);
     assert_eq!(
-        s.set(&1, Category::Busy, SetMode::Hard).unwrap().message(),
+        s.set(&1, Category::Busy, SetMode::Hard)
+            .unwrap()
+            .details
+            .message(),
         None
     );
 }

@@ -37,7 +37,8 @@ use model::harness::{
 use model::reads::TestResult;
 use model::DEFAULT_SOURCE;
 use presence_store::{
-    Activity, Category, Cursor, DefinitionId, FullReason, Key, Since, SourceId, SystemPresence,
+    Activity, Category, Cursor, DefinitionId, DefinitionUpdate, FullReason, Key, Since, SourceId,
+    SourceUpdate, SystemPresence,
 };
 #[cfg(feature = "serde")]
 use presence_store::{PresenceStore, Snapshot};
@@ -480,9 +481,12 @@ impl<K: TestKey> Harness<K> {
                 deactivated,
             } => {
                 let id = self.def_id(def);
-                let got = self
-                    .store
-                    .update_definition(&id, system_presence, None, deactivated);
+                let update = DefinitionUpdate {
+                    system_presence,
+                    deactivated,
+                    ..Default::default()
+                };
+                let got = self.store.update_definition(&id, update);
                 self.update_definition(&id, got, system_presence, deactivated)
             }
             Op::DeleteDefinition(def) => {
@@ -491,7 +495,6 @@ impl<K: TestKey> Harness<K> {
             }
             Op::CreateSource { deactivated } => {
                 let source = self
-                    .store
                     .create_source("Integration", deactivated)
                     .map_err(|e| fail(format!("create_source: {e}")))?;
                 self.created_source(source, deactivated)
@@ -502,7 +505,11 @@ impl<K: TestKey> Harness<K> {
             } => {
                 let id = self.source_id(source);
                 let exp = self.model.update_source(id.as_str(), deactivated);
-                let got = self.store.update_source(&id, None, deactivated);
+                let update = SourceUpdate {
+                    deactivated,
+                    ..Default::default()
+                };
+                let got = self.store.update_source(&id, update);
                 same_outcome("update_source", got, exp)
             }
             Op::DeleteSource(source) => {

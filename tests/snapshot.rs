@@ -55,7 +55,7 @@ fn build(shards: usize, ops: &[Op]) -> (PresenceStore<u64>, Arc<ManualClock>, So
             BTreeMap::from([("en_US".into(), "Lunch".into())]),
         )
         .unwrap();
-    let teams = store.create_source("Teams", false).unwrap().id;
+    let teams = store.create_source("Teams").unwrap().id;
     let defs = [
         lunch.id,
         DefinitionId::new("BUSY").unwrap(),
@@ -92,7 +92,7 @@ fn build(shards: usize, ops: &[Op]) -> (PresenceStore<u64>, Arc<ManualClock>, So
                 let source = if teams_primary {
                     teams.clone()
                 } else {
-                    SourceId::default_source()
+                    SourceId::DEFAULT
                 };
                 let _ = store.set_primary_source(&u, &source);
             }
@@ -134,7 +134,7 @@ proptest! {
         for u in 0..12u64 {
             prop_assert_eq!(restored.get(&u), store.get(&u));
             prop_assert_eq!(restored.primary_source(&u), store.primary_source(&u));
-            for source in [SourceId::default_source(), teams.clone()] {
+            for source in [SourceId::DEFAULT, teams.clone()] {
                 prop_assert_eq!(
                     restored.source_presence(&u, &source),
                     store.source_presence(&u, &source)

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use presence_store::{
-    Activity, Category, DefinitionId, Error, ManualClock, PresenceStore, SetMode, Since, SourceId,
-    StoreConfig, SystemPresence,
+    Activity, Category, DefinitionId, DefinitionUpdate, Error, ManualClock, PresenceStore, SetMode,
+    Since, SourceId, SourceUpdate, StoreConfig, SystemPresence,
 };
 
 const T0: u64 = 1_700_000_000_000;
@@ -25,7 +25,7 @@ fn id(s: &str) -> DefinitionId {
 }
 
 fn purecloud() -> SourceId {
-    SourceId::default_source()
+    SourceId::DEFAULT
 }
 
 #[test]
@@ -36,15 +36,15 @@ fn setting_by_definition_keeps_its_id_and_maps_the_category() {
         .unwrap();
     let p = s.set_definition(&1, &lunch.id, SetMode::Hard).unwrap();
     assert_eq!(
-        (p.category, p.definition()),
+        (p.category, p.details.definition()),
         (Category::Away, Some(&lunch.id))
     );
     // A plain set forgets the definition; a system definition works like any other.
     let p = s.set(&1, Category::Busy, SetMode::Hard).unwrap();
-    assert_eq!(p.definition().cloned(), None);
+    assert_eq!(p.details.definition().cloned(), None);
     let p = s.set_definition(&1, &id("MEETING"), SetMode::Hard).unwrap();
     assert_eq!(
-        (p.category, p.definition().cloned()),
+        (p.category, p.details.definition().cloned()),
         (Category::InAMeeting, Some(id("MEETING")))
     );
 }
@@ -64,7 +64,10 @@ fn a_change_of_definition_alone_is_a_logged_visible_change() {
     assert_eq!(p.category, Category::Busy);
     let d = s.changes_since(&Since::Cursor(c));
     assert_eq!(d.users.len(), 1);
-    assert_eq!(d.users[0].1.definition().cloned(), Some(b.id.clone()));
+    assert_eq!(
+        d.users[0].1.details.definition().cloned(),
+        Some(b.id.clone())
+    );
     // The same again is no change.
     let c = s.cursor();
     s.set_definition(&1, &b.id, SetMode::Hard).unwrap();
@@ -77,7 +80,14 @@ fn unknown_and_deactivated_definitions_cannot_be_set() {
     let d = s
         .create_definition(SystemPresence::Break, labels("Coffee"))
         .unwrap();
-    s.update_definition(&d.id, None, None, Some(true)).unwrap();
+    s.update_definition(
+        &d.id,
+        DefinitionUpdate {
+            deactivated: Some(true),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert!(matches!(
         s.set_definition(&1, &d.id, SetMode::Hard),
         Err(Error::DeactivatedDefinition { .. })
@@ -98,7 +108,7 @@ fn unknown_and_deactivated_definitions_cannot_be_set() {
 #[test]
 fn others_see_the_primary_sources_presence() {
     let s = store();
-    let teams = s.create_source("Teams", false).unwrap();
+    let teams = s.create_source("Teams").unwrap();
     s.heartbeat(&1, 1, Activity::Active).unwrap();
     // A presence from a source that is not primary is kept but not shown, nor logged.
     let c = s.cursor();
@@ -106,7 +116,7 @@ fn others_see_the_primary_sources_presence() {
         .set_source_presence(&1, &teams.id, &id("BUSY"), Some("in a call"))
         .unwrap();
     assert_eq!(
-        (p.category, p.message()),
+        (p.category, p.details.message()),
         (Category::Busy, Some("in a call"))
     );
     assert_eq!(s.get(&1).unwrap().category, Category::Available);
@@ -116,7 +126,7 @@ fn others_see_the_primary_sources_presence() {
     let c = s.cursor();
     let p = s.set_primary_source(&1, &teams.id).unwrap();
     assert_eq!(
-        (p.category, p.message(), p.source()),
+        (p.category, p.details.message(), p.details.source()),
         (Category::Busy, Some("in a call"), Some(&teams.id))
     );
     assert_eq!(s.changes_since(&Since::Cursor(c)).users.len(), 1);
@@ -124,7 +134,7 @@ fn others_see_the_primary_sources_presence() {
     // Sessions keep acting on the default source, which still holds its own presence.
     let own = s.source_presence(&1, &purecloud()).unwrap();
     assert_eq!(
-        (own.category, own.source().cloned()),
+        (own.category, own.details.source().cloned()),
         (Category::Available, None)
     );
     // Back to the default.
@@ -132,7 +142,7 @@ fn others_see_the_primary_sources_presence() {
         .set_primary_source(&1, &SourceId::new("purecloud").unwrap())
         .unwrap();
     assert_eq!(
-        (p.category, p.source().cloned()),
+        (p.category, p.details.source().cloned()),
         (Category::Available, None)
     );
 }
@@ -144,7 +154,11 @@ fn the_default_source_presence_is_a_hard_set_by_definition_with_a_message() {
         .set_source_presence(&1, &purecloud(), &id("AWAY"), Some("back at 2"))
         .unwrap();
     assert_eq!(
-        (p.category, p.definition().cloned(), p.message()),
+        (
+            p.category,
+            p.details.definition().cloned(),
+            p.details.message()
+        ),
         (Category::Away, Some(id("AWAY")), Some("back at 2"))
     );
     assert_eq!(s.get(&1).unwrap(), p);
@@ -153,7 +167,7 @@ fn the_default_source_presence_is_a_hard_set_by_definition_with_a_message() {
 #[test]
 fn deleting_a_source_moves_its_users_back_to_the_default_and_logs_it() {
     let s = store();
-    let cal = s.create_source("Calendar", false).unwrap();
+    let cal = s.create_source("Calendar").unwrap();
     for u in 0..10 {
         s.heartbeat(&u, 1, Activity::Active).unwrap();
         s.set_source_presence(&u, &cal.id, &id("MEETING"), None)
@@ -176,7 +190,7 @@ fn deleting_a_source_moves_its_users_back_to_the_default_and_logs_it() {
     for u in 0..10 {
         let p = s.get(&u).unwrap();
         assert_eq!(
-            (p.category, p.source().cloned()),
+            (p.category, p.details.source().cloned()),
             (Category::Available, None)
         );
         assert_eq!(s.source_presence(&u, &cal.id), None);
@@ -191,7 +205,14 @@ fn deleting_a_source_moves_its_users_back_to_the_default_and_logs_it() {
 #[test]
 fn bad_source_calls_are_errors_that_change_nothing() {
     let s = store();
-    let off = s.create_source("Old PBX", true).unwrap();
+    let off = {
+        let created = s.create_source("Old PBX").unwrap();
+        let retire = SourceUpdate {
+            deactivated: Some(true),
+            ..Default::default()
+        };
+        s.update_source(&created.id, retire).unwrap()
+    };
     let unknown = SourceId::new("no-such-source").unwrap();
     assert!(matches!(
         s.set_source_presence(&1, &off.id, &id("BUSY"), None),
@@ -213,7 +234,13 @@ fn bad_source_calls_are_errors_that_change_nothing() {
     ));
     assert_eq!(s.primary_source(&1), Some(purecloud()));
     assert_eq!(
-        s.update_source(&purecloud(), None, Some(true)),
+        s.update_source(
+            &purecloud(),
+            SourceUpdate {
+                deactivated: Some(true),
+                ..Default::default()
+            }
+        ),
         Err(Error::DefaultSource)
     );
     let long = "x".repeat(2000);
@@ -221,19 +248,22 @@ fn bad_source_calls_are_errors_that_change_nothing() {
         s.set_source_presence(&1, &purecloud(), &id("BUSY"), Some(&long)),
         Err(Error::MessageTooLong { .. })
     ));
-    assert_eq!(s.get(&1).unwrap().message(), None);
+    assert_eq!(s.get(&1).unwrap().details.message(), None);
 }
 
 #[test]
 fn removing_a_user_forgets_its_sources_and_definition() {
     let s = store();
-    let teams = s.create_source("Teams", false).unwrap();
+    let teams = s.create_source("Teams").unwrap();
     s.set_definition(&1, &id("BUSY"), SetMode::Hard).unwrap();
     s.set_source_presence(&1, &teams.id, &id("AWAY"), None)
         .unwrap();
     s.set_primary_source(&1, &teams.id).unwrap();
     s.remove(&1).unwrap();
     let p = s.set(&1, Category::Busy, SetMode::Hard).unwrap();
-    assert_eq!((p.definition().cloned(), p.source().cloned()), (None, None));
+    assert_eq!(
+        (p.details.definition().cloned(), p.details.source().cloned()),
+        (None, None)
+    );
     assert_eq!(s.source_presence(&1, &teams.id), None);
 }

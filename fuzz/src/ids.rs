@@ -362,8 +362,8 @@ enum SourceRef {
 impl SourceRef {
     fn id(&self) -> String {
         match self {
-            SourceRef::Default => SourceId::DEFAULT.to_owned(),
-            SourceRef::DefaultLower => SourceId::DEFAULT.to_ascii_lowercase(),
+            SourceRef::Default => SourceId::DEFAULT.to_string(),
+            SourceRef::DefaultLower => SourceId::DEFAULT.as_str().to_ascii_lowercase(),
             SourceRef::Numbered(n) => format!("source-{}", n % 4),
             SourceRef::Text(s) => s.clone(),
         }

@@ -19,8 +19,8 @@ use std::ops::{Bound, Deref, DerefMut};
 
 use arbitrary::{Arbitrary, Unstructured};
 use presence_store::{
-    Activity, Category, DefinitionId, Error, FullReason, PresenceStore, Since, SourceId,
-    SystemPresence,
+    Activity, Category, DefinitionId, DefinitionUpdate, Error, FullReason, PresenceStore, Since,
+    SourceId, SourceUpdate, SystemPresence,
 };
 use proptest::test_runner::TestCaseError;
 
@@ -619,12 +619,12 @@ impl Harness {
             } => {
                 let id = self.def_id(def);
                 let p = p.map(system_presence);
-                let got = self.store.update_definition(
-                    &id,
-                    p,
-                    given.as_ref().map(|_| labels(given)),
-                    *deactivated,
-                );
+                let update = DefinitionUpdate {
+                    system_presence: p,
+                    labels: given.as_ref().map(|_| labels(given)),
+                    deactivated: *deactivated,
+                };
+                let got = self.store.update_definition(&id, update);
                 if matches!(got, Err(Error::InvalidDefinition { .. })) && given.is_some() {
                     // Refused for the labels, after the id was found: nothing changed.
                     return Ok(());
@@ -637,7 +637,7 @@ impl Harness {
             }
             Op::CreateSource { name, deactivated } => {
                 let text = name.as_deref().unwrap_or("Integration");
-                match self.store.create_source(text, *deactivated) {
+                match self.create_source(text, *deactivated) {
                     Ok(source) => self.created_source(source, *deactivated),
                     Err(Error::InvalidSource { .. }) if name.is_some() => Ok(()),
                     Err(e) => Err(fail(format!("create_source({text:?}): {e:?}"))),
@@ -649,7 +649,11 @@ impl Harness {
                 deactivated,
             } => {
                 let id = self.source_id(source);
-                let got = self.store.update_source(&id, name.as_deref(), *deactivated);
+                let update = SourceUpdate {
+                    name: name.clone(),
+                    deactivated: *deactivated,
+                };
+                let got = self.store.update_source(&id, update);
                 if matches!(got, Err(Error::InvalidSource { .. })) && name.is_some() {
                     // Refused for the name: nothing changed.
                     return Ok(());

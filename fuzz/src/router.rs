@@ -41,8 +41,8 @@ use axum::Router;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use presence_store::wire::genesys::PresenceSettings;
 use presence_store::{
-    Activity, Category, Cursor, Definition, FeedId, ManualClock, PageQuery, Presence, SetMode,
-    Since, Source, SourceId, SystemPresence,
+    Activity, Category, Cursor, Definition, DefinitionUpdate, FeedId, ManualClock, PageQuery,
+    Presence, SetMode, Since, Source, SourceId, SourceUpdate, SystemPresence,
 };
 use serde_json::Value;
 use tower::ServiceExt;
@@ -656,7 +656,13 @@ impl Harness {
             // The built-in source may have been renamed.
             let default = &self.default_source;
             store
-                .update_source(&default.id, Some(&default.name), None)
+                .update_source(
+                    &default.id,
+                    SourceUpdate {
+                        name: Some(default.name.clone()),
+                        ..Default::default()
+                    },
+                )
                 .expect("rename the default source");
             let labels = |en: &str, fr: &str| {
                 [
@@ -672,10 +678,23 @@ impl Harness {
                 .create_definition(SystemPresence::Away, labels("Retired", "Retraité"))
                 .expect("a definition");
             store
-                .update_definition(&retired.id, None, None, Some(true))
+                .update_definition(
+                    &retired.id,
+                    DefinitionUpdate {
+                        deactivated: Some(true),
+                        ..Default::default()
+                    },
+                )
                 .expect("deactivate");
-            store.create_source("Teams", false).expect("a source");
-            store.create_source("Calendar", true).expect("a source");
+            store.create_source("Teams").expect("a source");
+            {
+                let created = store.create_source("Calendar").unwrap();
+                let retire = SourceUpdate {
+                    deactivated: Some(true),
+                    ..Default::default()
+                };
+                store.update_source(&created.id, retire).unwrap()
+            };
             self.definitions = store.definitions(true);
             self.sources = store.sources();
         }
@@ -1049,7 +1068,7 @@ impl Harness {
                     (!a.id.is_default(), &a.name).cmp(&(!b.id.is_default(), &b.name))
                 });
                 let mut ids: Vec<String> = all.iter().map(|s| s.id.to_string()).collect();
-                ids.push(SourceId::DEFAULT.to_ascii_lowercase());
+                ids.push(SourceId::DEFAULT.as_str().to_ascii_lowercase());
                 Value::from(pick(&ids, i))
             }
             Kind::Feed => {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use presence_store::{
-    Activity, Category, ManualClock, PresenceStore, SetMode, SourceId, StoreConfig, SystemPresence,
+    Activity, Category, ManualClock, PresenceStore, SetMode, SourceId, SourceUpdate, StoreConfig, SystemPresence,
 };
 
 fn write(target: &str, name: &str, data: &[u8]) {
@@ -50,8 +50,12 @@ fn busy_store(shards: usize) -> PresenceStore<u64> {
             ]),
         )
         .unwrap();
-    let teams = store.create_source("Teams", false).unwrap();
-    store.create_source("Calendar", true).unwrap();
+    let teams = store.create_source("Teams").unwrap();
+    {
+        let created = store.create_source("Calendar").unwrap();
+        let retire = SourceUpdate { deactivated: Some(true), ..Default::default() };
+        store.update_source(&created.id, retire).unwrap()
+    };
     for user in 0..10u64 {
         store.heartbeat(&user, user % 3, Activity::Active).unwrap();
         if user % 2 == 0 {
@@ -69,7 +73,7 @@ fn busy_store(shards: usize) -> PresenceStore<u64> {
         .unwrap();
     store.set_primary_source(&3, &teams.id).unwrap();
     store
-        .set_source_presence(&4, &SourceId::default_source(), &lunch.id, None)
+        .set_source_presence(&4, &SourceId::DEFAULT, &lunch.id, None)
         .unwrap();
     store.remove(&5);
     store.set(&u64::MAX, Category::Busy, SetMode::Hard).unwrap();

@@ -42,7 +42,8 @@ use presence_store::wire::genesys::{
     UserPresence, UserPrimarySource,
 };
 use presence_store::{
-    Category, Definition, DefinitionId, Error, SetMode, Source, SourceId, SystemPresence,
+    Category, Definition, DefinitionId, DefinitionUpdate, Error, SetMode, Source, SourceId,
+    SourceUpdate, SystemPresence,
 };
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -317,7 +318,7 @@ fn user<'a>(app: &'a App, id: &str) -> Result<&'a User, Failure> {
 
 /// The registered source `id` names (any case of `purecloud` is the default), else 404.
 fn source(app: &App, id: &str) -> Result<Source, Failure> {
-    let id = SourceId::new(id)?;
+    let id = SourceId::new(id).map_err(|_| Error::UnknownSource { id: id.to_owned() })?;
     Ok(app.store.source(&id)?)
 }
 
@@ -512,9 +513,13 @@ where
         .store
         .create_definition(input.system_presence, input.labels)?;
     if input.deactivated == Some(true) {
-        def = app
-            .store
-            .update_definition(&def.id, None, None, Some(true))?;
+        def = app.store.update_definition(
+            &def.id,
+            DefinitionUpdate {
+                deactivated: Some(true),
+                ..Default::default()
+            },
+        )?;
     }
     ok(&M::from_definition(&def, None))
 }
@@ -545,12 +550,12 @@ where
 {
     let id = definition(&app, &id)?.id;
     let input = body.input()?;
-    let def = app.store.update_definition(
-        &id,
-        Some(input.system_presence),
-        Some(input.labels),
-        input.deactivated,
-    )?;
+    let update = DefinitionUpdate {
+        system_presence: Some(input.system_presence),
+        labels: Some(input.labels),
+        deactivated: input.deactivated,
+    };
+    let def = app.store.update_definition(&id, update)?;
     ok(&M::from_definition(&def, None))
 }
 
@@ -590,9 +595,14 @@ async fn create_source(
         .name
         .as_deref()
         .ok_or_else(|| bad_request("name is required"))?;
-    let created = app
-        .store
-        .create_source(name, body.deactivated.unwrap_or(false))?;
+    let mut created = app.store.create_source(name)?;
+    if body.deactivated == Some(true) {
+        let retire = SourceUpdate {
+            deactivated: Some(true),
+            ..Default::default()
+        };
+        created = app.store.update_source(&created.id, retire)?;
+    }
     ok(&SourceEntity::from(&created))
 }
 
@@ -609,9 +619,11 @@ async fn update_source(
     Body(body): Body<SourceEntity>,
 ) -> Reply {
     let id = source(&app, &id)?.id;
-    let updated = app
-        .store
-        .update_source(&id, body.name.as_deref(), body.deactivated)?;
+    let update = SourceUpdate {
+        name: body.name,
+        deactivated: body.deactivated,
+    };
+    let updated = app.store.update_source(&id, update)?;
     ok(&SourceEntity::from(&updated))
 }
 
@@ -642,9 +654,7 @@ async fn get_primary_source(
 
 /// The id of a user's primary source (the default for a user the store has not seen).
 fn primary_source(app: &App, user: u64) -> SourceId {
-    app.store
-        .primary_source(&user)
-        .unwrap_or_else(SourceId::default_source)
+    app.store.primary_source(&user).unwrap_or(SourceId::DEFAULT)
 }
 
 /// `PUT /api/v2/presence/users/{userId}/primarysource`: `{sourceId}`.
@@ -694,7 +704,10 @@ fn presence_of(app: &App, user: &User, source: &SourceId) -> UserPresence {
     let primary = primary_source(app, user.id) == *source;
     match app.store.source_presence(&user.id, source) {
         Some(p) => {
-            let def = p.definition().and_then(|id| app.store.definition(id).ok());
+            let def = p
+                .details
+                .definition()
+                .and_then(|id| app.store.definition(id).ok());
             UserPresence::from_presence(&p, &user.genesys_id, source, primary, def.as_ref())
         }
         None => UserPresence::offline(&user.genesys_id, source, primary),
@@ -764,12 +777,12 @@ fn check_patch(
     let write = match (definition, body.message.clone()) {
         (Some(def), message) => Write::Presence(
             def.id,
-            message.or_else(|| current().and_then(|p| p.message().map(str::to_owned))),
+            message.or_else(|| current().and_then(|p| p.details.message().map(str::to_owned))),
         ),
         (None, Some(message)) if source.id.is_default() => Write::Message(message),
         (None, Some(message)) => {
             let def = current()
-                .and_then(|p| p.definition().cloned())
+                .and_then(|p| p.details.definition().cloned())
                 .ok_or_else(|| {
                     bad_request(
                         "presenceDefinition.id is required for this source's first presence",
@@ -849,7 +862,7 @@ async fn bulk_get_purecloud(
     AppState(app): AppState<Arc<App>>,
     Query(q): Params,
 ) -> Reply {
-    bulk(&app, SourceId::DEFAULT, &q)
+    bulk(&app, SourceId::DEFAULT.as_str(), &q)
 }
 
 /// The presences from `source_id` of the users the `id` parameters name (repeated or
@@ -898,7 +911,10 @@ async fn bulk_put(
             .as_deref()
             .ok_or_else(|| bad_request("each presence needs the user's id"))?;
         let user = user(&app, id)?;
-        let source = source(&app, item.named_source().unwrap_or(SourceId::DEFAULT))?;
+        let source = source(
+            &app,
+            item.named_source().unwrap_or(SourceId::DEFAULT.as_str()),
+        )?;
         checked.push((user, check_patch(&app, user, &source, item)?));
     }
     let mut out = Vec::with_capacity(checked.len());

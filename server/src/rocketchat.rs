@@ -337,7 +337,7 @@ fn presence_user(app: &App, id: u64, presence: &Presence) -> Option<PresenceUser
         status: Status::of(presence.category),
         utc_offset: Some(user.utc_offset),
         avatar_etag: None,
-        status_text: presence.message().map(str::to_owned),
+        status_text: presence.details.message().map(str::to_owned),
     })
 }
 

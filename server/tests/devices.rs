@@ -467,7 +467,7 @@ async fn the_demo_seed_brings_a_share_of_the_directory_online() {
     let online = count(&|p| p.activity != Activity::Offline);
     assert!((150..=350).contains(&online), "{online} of 500 online");
     assert!(count(&|p| p.activity == Activity::Idle) > 0);
-    assert!(count(&|p| p.message().is_some()) > 0);
+    assert!(count(&|p| p.details.message().is_some()) > 0);
     assert!(count(&|p| p.requested == Category::Busy || p.requested == Category::InAMeeting) > 0);
     // Soft on an offline user: requested, not shown.
     assert!(

@@ -589,7 +589,7 @@ async fn a_presence_set_by_definition_reads_back_with_the_same_id() {
     assert_eq!(read, set);
     let p = s.app.store.get(&sid(&s, 2)).unwrap();
     assert_eq!(
-        (p.category, p.definition().unwrap().as_str()),
+        (p.category, p.details.definition().unwrap().as_str()),
         (Category::Away, lunch.as_str())
     );
 
@@ -659,7 +659,10 @@ async fn a_custom_source_sets_presence_and_becomes_primary() {
     );
     let p = s.app.store.get(&key).unwrap();
     assert_eq!(p.category, Category::InAMeeting);
-    assert_eq!(p.source().cloned(), Some(SourceId::new(&source).unwrap()));
+    assert_eq!(
+        p.details.source().cloned(),
+        Some(SourceId::new(&source).unwrap())
+    );
     let (_, own) = get(&s, &format!("/api/v2/users/{user}/presences/purecloud")).await;
     assert_eq!(own["primary"], false);
     let (_, msg) = call(

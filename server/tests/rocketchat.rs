@@ -482,7 +482,7 @@ async fn set_status_sets_the_callers_status_and_message() {
     assert_eq!((status, body), (200, json!({"success": true})));
     let p = s.app.store.get(&ada.id).unwrap();
     assert_eq!(
-        (p.category, p.message()),
+        (p.category, p.details.message()),
         (Category::Offline, Some("lunch"))
     );
     assert_eq!(
@@ -494,7 +494,7 @@ async fn set_status_sets_the_callers_status_and_message() {
     );
     let p = s.app.store.get(&ada.id).unwrap();
     assert_eq!(
-        (p.category, p.message()),
+        (p.category, p.details.message()),
         (Category::Busy, Some("in a call"))
     );
     let (_, body) = send(call(&s, Method::GET, "users.getPresence")).await;
@@ -506,7 +506,7 @@ async fn set_status_sets_the_callers_status_and_message() {
     assert_eq!(status, 200);
     let p = s.app.store.get(&ada.id).unwrap();
     assert_eq!(
-        (p.category, p.message()),
+        (p.category, p.details.message()),
         (Category::Away, Some("in a call"))
     );
     for (status, category) in [
@@ -515,7 +515,7 @@ async fn set_status_sets_the_callers_status_and_message() {
     ] {
         send(set_status(json!({ "status": status, "message": "" }))).await;
         let p = s.app.store.get(&ada.id).unwrap();
-        assert_eq!((p.category, p.message()), (category, None));
+        assert_eq!((p.category, p.details.message()), (category, None));
     }
 }
 

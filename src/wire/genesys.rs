@@ -133,6 +133,8 @@ pub fn error_status(error: &Error) -> (u16, &'static str) {
         | Error::InvalidDefinitionId { .. }
         | Error::InvalidDefinition { .. }
         | Error::InvalidSource { .. }
+        | Error::InvalidSourceId { .. }
+        | Error::InvalidFeedId { .. }
         | Error::UnknownCategory { .. }
         | Error::InvalidLimit { .. }
         | Error::InvalidCursor { .. } => (400, "invalid.value"),
@@ -528,6 +530,7 @@ impl PresenceDefinition {
     pub fn from_presence(presence: &Presence, definition: Option<&Definition>) -> Self {
         let fallback = SystemPresence::from_category(presence.category);
         let set = presence
+            .details
             .definition()
             .filter(|_| presence.category == presence.requested);
         let (id, system) = match set {
@@ -604,7 +607,7 @@ impl UserPresence {
     ) -> Self {
         UserPresence {
             presence_definition: Some(PresenceDefinition::from_presence(presence, definition)),
-            message: presence.message().map(str::to_owned),
+            message: presence.details.message().map(str::to_owned),
             modified_date: Some(format_iso8601(presence.updated_at)),
             ..UserPresence::offline(user_id, source, primary)
         }
@@ -760,7 +763,7 @@ impl Default for PresenceSettings {
                 restore_on_queue_enabled: Some(false),
             }),
             requesting_off_queue_enabled: Some(false),
-            default_primary_presence_registered_source_id: Some(SourceId::DEFAULT.into()),
+            default_primary_presence_registered_source_id: Some(SourceId::DEFAULT.to_string()),
             self_uri: Some(format!("{API}/presence/settings")),
         }
     }
@@ -788,7 +791,7 @@ impl PresenceSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Category, ManualClock, PresenceStore, SetMode, StoreConfig};
+    use crate::{Category, DefinitionUpdate, ManualClock, PresenceStore, SetMode, StoreConfig};
     use serde_json::{json, Value};
     use std::sync::Arc;
 
@@ -804,7 +807,10 @@ mod tests {
 
     fn shown(store: &PresenceStore<u64>, user: u64) -> PresenceDefinition {
         let p = store.get(&user).unwrap();
-        let def = p.definition().and_then(|id| store.definition(id).ok());
+        let def = p
+            .details
+            .definition()
+            .and_then(|id| store.definition(id).ok());
         PresenceDefinition::from_presence(&p, def.as_ref())
     }
 
@@ -890,8 +896,14 @@ mod tests {
             .create_definition(SystemPresence::Break, labels(&[("en_US", "Coffee")]))
             .unwrap();
         s.set_definition(&4, &d.id, SetMode::Hard).unwrap();
-        s.update_definition(&d.id, Some(SystemPresence::Busy), None, None)
-            .unwrap();
+        s.update_definition(
+            &d.id,
+            DefinitionUpdate {
+                system_presence: Some(SystemPresence::Busy),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let shown_now = shown(&s, 4);
         assert_eq!(shown_now.id.as_deref(), Some(d.id.as_str()));
         assert_eq!(shown_now.system_presence.as_deref(), Some("Break"));
@@ -906,9 +918,8 @@ mod tests {
             .unwrap();
         s.set_message(&5, "on the phones").unwrap();
         let p = s.get(&5).unwrap();
-        let def = s.definition(p.definition().unwrap()).unwrap();
-        let up =
-            UserPresence::from_presence(&p, "u-5", &SourceId::default_source(), true, Some(&def));
+        let def = s.definition(p.details.definition().unwrap()).unwrap();
+        let up = UserPresence::from_presence(&p, "u-5", &SourceId::DEFAULT, true, Some(&def));
         assert_eq!(
             to_json(&up),
             json!({
@@ -923,11 +934,7 @@ mod tests {
         let uc = to_json(&UcUserPresence::new("u-5", up));
         assert_eq!(uc["userId"], "u-5");
         assert!(uc.get("primary").is_none());
-        let off = to_json(&UserPresence::offline(
-            "u-6",
-            &SourceId::default_source(),
-            true,
-        ));
+        let off = to_json(&UserPresence::offline("u-6", &SourceId::DEFAULT, true));
         assert_eq!(off["presenceDefinition"]["id"], "OFFLINE");
         assert!(off.get("modifiedDate").is_none());
     }
@@ -989,7 +996,7 @@ mod tests {
     #[test]
     fn sources_and_primary_sources_have_genesys_fields() {
         let s = store();
-        let cal = s.create_source("Calendar", false).unwrap();
+        let cal = s.create_source("Calendar").unwrap();
         let j = to_json(&SourceEntity::from(&cal));
         assert_eq!(j["type"], "User");
         assert_eq!(j["name"], "Calendar");

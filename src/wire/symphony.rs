@@ -228,7 +228,7 @@ mod tests {
             activity: crate::Activity::Active,
             updated_at,
             version: 1,
-            detail: None,
+            details: crate::PresenceDetails::default(),
         }
     }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use presence_store::{
     Activity, Category, Cursor, DefinitionId, Error, FeedId, FullReason, Key, ManualClock,
-    Presence, PresenceStore, SetMode, SourceId, StoreConfig, SystemPresence,
+    Presence, PresenceStore, SetMode, Source, SourceId, SourceUpdate, StoreConfig, SystemPresence,
 };
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -309,6 +309,19 @@ impl<K: Key> Driver<K> {
         let exp = self.model.delete_definition(id.as_str());
         let got = self.store.delete_definition(id);
         same_outcome("delete_definition", got, exp)
+    }
+
+    /// Creates a source in the store, deactivated if asked (the store creates it active).
+    pub fn create_source(&self, name: &str, deactivated: bool) -> Result<Source, Error> {
+        let source = self.store.create_source(name)?;
+        if !deactivated {
+            return Ok(source);
+        }
+        let retire = SourceUpdate {
+            deactivated: Some(true),
+            ..Default::default()
+        };
+        self.store.update_source(&source.id, retire)
     }
 
     /// Records a source the store created (`deactivated` or not) in the model.

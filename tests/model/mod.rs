@@ -1107,9 +1107,9 @@ impl<K: Ord + Clone + Debug> Versions<K> {
             got.requested,
             got.activity,
             got.updated_at,
-            got.message(),
-            got.definition().map(|d| d.as_str()),
-            got.source().map(|s| s.as_str()),
+            got.details.message(),
+            got.details.definition().map(|d| d.as_str()),
+            got.details.source().map(|s| s.as_str()),
         );
         let exp_view = (
             v.category,
