@@ -2,7 +2,10 @@
 //! read up to N changes at a time, and push subscriptions over bounded channels.
 //!
 //! Both ride the change log. A feed is a cursor the store keeps for the client: each read
-//! resumes exactly where the previous one stopped. A subscription is fed by the writers
+//! resumes exactly where the previous one stopped. A feed that falls behind what the log holds
+//! delivers the full list instead, in pages of at most the read's `max`, and then resumes
+//! exact reads from the cursor of its first page, so no change made during the pages is lost
+//! (the guarantee of paging, made for feeds). A subscription is fed by the writers
 //! themselves, under the shard lock, with a non-blocking send; when its channel is full it stops
 //! receiving and, once drained, yields one [`Event::Lagged`] whose cursor covers everything it
 //! missed. Invariant: `Subscriber::positions[s]` is at or before the first change of shard `s`
@@ -69,36 +72,58 @@ impl<'de> serde::Deserialize<'de> for FeedId {
     }
 }
 
-/// What one read of a feed returns.
+/// What one read of a feed returns: at most the read's `max` users.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct FeedRead<K> {
     /// Users that changed since the previous read, each once with its latest state, oldest
-    /// change first. When `full`, every user not offline, sorted by key.
+    /// change first. When `full`, one page of every user not offline, sorted by key.
     pub users: Vec<(K, Presence)>,
-    /// Whether the feed fell behind what the log holds, so `users` is the full list.
+    /// Whether the feed fell behind what the log holds, so `users` is a page of the full list
+    /// (the reads that follow carry the next pages until `more` is false).
     pub full: bool,
     /// Why the read is full; `None` when it is not.
     pub reason: Option<FullReason>,
-    /// Whether more changes were waiting past `max`: read again for them.
+    /// Whether more was waiting past `max` (changes, or pages of the full list): read again.
     pub more: bool,
 }
 
 /// One feed's state: where its reader is, and when it last read.
 #[derive(Debug)]
-pub(crate) struct Feed {
+pub(crate) struct Feed<K> {
+    /// Where exact reads go on from; while `full` pages are read, the first page's cursor.
     pub(crate) cursor: Cursor,
     pub(crate) last_read: u64,
+    /// While the full list is delivered page by page: where the next page starts.
+    pub(crate) full: Option<FullPages<K>>,
+}
+
+/// Where a feed is in delivering the full list.
+#[derive(Debug)]
+pub(crate) struct FullPages<K> {
+    /// The first key of the next page.
+    pub(crate) next: K,
+    /// Why the feed fell behind.
+    pub(crate) reason: FullReason,
 }
 
 /// The store's feeds. Each sits behind its own lock, so one slow read holds up no other feed.
-#[derive(Debug, Default)]
-pub(crate) struct Feeds {
-    feeds: Mutex<HashMap<FeedId, Arc<Mutex<Feed>>>>,
+#[derive(Debug)]
+pub(crate) struct Feeds<K> {
+    feeds: Mutex<HashMap<FeedId, Arc<Mutex<Feed<K>>>>>,
     next: AtomicU64,
 }
 
-impl Feeds {
+impl<K> Default for Feeds<K> {
+    fn default() -> Self {
+        Feeds {
+            feeds: Mutex::default(),
+            next: AtomicU64::new(0),
+        }
+    }
+}
+
+impl<K> Feeds<K> {
     /// Adds a feed at `cursor`, unless `max` feeds exist.
     pub(crate) fn create(
         &self,
@@ -117,12 +142,13 @@ impl Feeds {
         let feed = Feed {
             cursor,
             last_read: now,
+            full: None,
         };
         feeds.insert(id, Arc::new(Mutex::new(feed)));
         Ok(id)
     }
 
-    pub(crate) fn get(&self, id: &FeedId) -> Result<Arc<Mutex<Feed>>, Error> {
+    pub(crate) fn get(&self, id: &FeedId) -> Result<Arc<Mutex<Feed<K>>>, Error> {
         let feeds = self.feeds.lock();
         let feed = feeds.get(id).ok_or_else(|| Error::unknown_feed(id))?;
         Ok(Arc::clone(feed))

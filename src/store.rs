@@ -11,7 +11,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::config::ms;
 use crate::definition::Definitions;
-use crate::feed::{Feeds, Subscription};
+use crate::feed::{Feed, Feeds, FullPages, Subscription};
 use crate::page::Merge;
 use crate::session::Timeouts;
 use crate::shard::SourcePresence;
@@ -47,7 +47,7 @@ pub struct PresenceStore<K> {
     limits: Limits,
     /// This instance's identity, written into its cursors.
     id: u64,
-    feeds: Feeds,
+    feeds: Feeds<K>,
     definitions: Definitions,
     sources: Sources,
 }
@@ -517,12 +517,49 @@ impl<K: Key> PresenceStore<K> {
 
     /// Reads a feed: the users changed since its previous read (the first read: since it was
     /// created), at most `max`, oldest change first, each once with its latest state. The next
-    /// read resumes exactly after the last change returned. A feed that fell behind what the log
-    /// holds gets the full list and says so. `max` of 0 or over `max_page` is
+    /// read resumes exactly after the last change returned. `max` of 0 or over `max_page` is
     /// [`Error::InvalidLimit`]; an unknown feed is [`Error::UnknownFeed`].
     ///
+    /// A feed that fell behind what the log holds delivers the full list instead (`full`, with
+    /// the reason): every user not offline, in key order, at most `max` per read, with `more`
+    /// true until the last page. Then exact reads resume from the cursor of the first page, so
+    /// a user that changed while the pages were read comes again: nothing is lost between the
+    /// two modes. (Should the log drop that cursor too before the pages are read, the feed
+    /// falls behind again and says so.)
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use presence_store::{Activity, ManualClock, PresenceStore, StoreConfig};
+    ///
+    /// let config = StoreConfig { shards: 2, log_capacity: 8, ..Default::default() };
+    /// let s: PresenceStore<u64> =
+    ///     PresenceStore::with_clock(config, Arc::new(ManualClock::new(1_700_000_000_000)));
+    /// let f = s.create_feed()?;
+    /// for u in 0..300 {
+    ///     s.heartbeat(&u, 1, Activity::Active)?;
+    /// }
+    /// let (mut users, mut reads) = (Vec::new(), 0);
+    /// loop {
+    ///     let r = s.read_feed(&f, 100)?;
+    ///     assert!(r.full && r.users.len() <= 100);
+    ///     users.extend(r.users.into_iter().map(|(k, _)| k));
+    ///     reads += 1;
+    ///     if !r.more {
+    ///         break;
+    ///     }
+    /// }
+    /// assert_eq!((users, reads), ((0..300).collect::<Vec<_>>(), 3));
+    /// // Then exact reads again, from the first page's cursor.
+    /// s.heartbeat(&7, 1, Activity::Idle)?;
+    /// let r = s.read_feed(&f, 100)?;
+    /// assert!(!r.full && !r.more);
+    /// assert_eq!(r.users[0].0, 7);
+    /// # Ok::<(), presence_store::Error>(())
+    /// ```
+    ///
     /// Locks: the feed (so reads of one feed are serialized), then every shard for reading, all
-    /// at once. Cost: O(changes read x log shards).
+    /// at once. Cost: O(changes read x log shards); a page of the full list costs what a
+    /// [`page`](Self::page) of `max` does.
     pub fn read_feed(&self, feed: &FeedId, max: usize) -> Result<FeedRead<K>, Error> {
         if max == 0 || max > self.config.max_page {
             return Err(Error::InvalidLimit {
@@ -532,29 +569,49 @@ impl<K: Key> PresenceStore<K> {
         }
         let feed = self.feeds.get(feed)?;
         let mut feed = feed.lock();
-        let read = match self.changes_limited(&feed.cursor, max) {
-            Ok((users, cursor, more)) => {
-                feed.cursor = cursor;
-                FeedRead {
-                    users,
-                    full: false,
-                    reason: None,
-                    more,
-                }
+        let read = match feed.full.take() {
+            Some(pages) => {
+                self.full_page(&mut feed, Bound::Included(pages.next), max, pages.reason)
             }
-            Err(reason) => {
-                let delta = self.full(reason);
-                feed.cursor = delta.cursor;
-                FeedRead {
-                    users: delta.users,
-                    full: true,
-                    reason: delta.reason,
-                    more: false,
+            None => match self.changes_limited(&feed.cursor, max) {
+                Ok((users, cursor, more)) => {
+                    feed.cursor = cursor;
+                    FeedRead {
+                        users,
+                        full: false,
+                        reason: None,
+                        more,
+                    }
                 }
-            }
+                Err(reason) => self.full_page(&mut feed, Bound::Unbounded, max, reason),
+            },
         };
         feed.last_read = self.clock.now_ms();
         Ok(read)
+    }
+
+    /// One page of a feed's full list, from `start` (unbounded for the first, whose cursor the
+    /// feed resumes from once the last page is read).
+    fn full_page(
+        &self,
+        feed: &mut Feed<K>,
+        start: Bound<K>,
+        max: usize,
+        reason: FullReason,
+    ) -> FeedRead<K> {
+        let guards = self.read_all();
+        let (users, next) = sorted_users(&guards, start.as_ref(), false, max);
+        if matches!(start, Bound::Unbounded) {
+            feed.cursor = self.cursor_of(guards.iter().map(|g| g.seq()));
+        }
+        let more = next.is_some();
+        feed.full = next.map(|next| FullPages { next, reason });
+        FeedRead {
+            users,
+            full: true,
+            reason: Some(reason),
+            more,
+        }
     }
 
     /// Deletes a feed; an unknown one is [`Error::UnknownFeed`].

@@ -150,6 +150,90 @@ fn a_feed_that_fell_behind_the_log_says_so() {
     assert_eq!((r.full, keys(&r.users)), (false, vec![3]));
 }
 
+/// Reads a feed until `more` is false; every read holds at most `max` users.
+fn read_all_pages(
+    s: &PresenceStore<u64>,
+    feed: &FeedId,
+    max: usize,
+    between: &mut dyn FnMut(usize),
+) -> Vec<presence_store::FeedRead<u64>> {
+    let mut reads = Vec::new();
+    loop {
+        let r = s.read_feed(feed, max).unwrap();
+        assert!(r.users.len() <= max, "{} users at max {max}", r.users.len());
+        let more = r.more;
+        reads.push(r);
+        if !more {
+            return reads;
+        }
+        between(reads.len());
+    }
+}
+
+#[test]
+fn a_feed_that_fell_behind_delivers_10_000_users_in_reads_of_500_then_loses_no_change() {
+    let (s, clock) = store_with(StoreConfig::default().with_shards(8).with_log_capacity(64));
+    let feed = s.create_feed().unwrap();
+    for u in 0..10_000 {
+        s.heartbeat(&u, 1, Activity::Active).unwrap();
+    }
+    // Between pages, users change behind the scan (low keys), ahead of it (high keys), go
+    // offline ahead of it, and are added past the end.
+    let mut changed = Vec::new();
+    let pages = read_all_pages(&s, &feed, 500, &mut |page| {
+        clock.advance(Duration::from_millis(1));
+        let (behind, ahead) = (page as u64, 9_999 - page as u64);
+        s.set(&behind, Category::Busy, SetMode::Hard).unwrap();
+        s.set(&ahead, Category::InAMeeting, SetMode::Hard).unwrap();
+        s.disconnect(&(5_000 + page as u64), 1).unwrap();
+        s.heartbeat(&(20_000 + page as u64), 1, Activity::Active)
+            .unwrap();
+        changed.extend([behind, ahead, 5_000 + page as u64, 20_000 + page as u64]);
+    });
+    assert!(pages
+        .iter()
+        .all(|r| r.full && r.reason == Some(FullReason::LogPruned)));
+    assert!(pages[..pages.len() - 1].iter().all(|r| r.more));
+    let listed: Vec<u64> = pages.iter().flat_map(|r| keys(&r.users)).collect();
+    assert!(listed.windows(2).all(|w| w[0] < w[1]), "sorted, no repeats");
+    // Every user that stayed online is listed, and so are the ones added during the scan.
+    let went_offline = |u: u64| (5_000..5_000 + pages.len() as u64).contains(&u);
+    let listed_set: std::collections::BTreeSet<u64> = listed.iter().copied().collect();
+    for u in (0..10_000).filter(|&u| !went_offline(u)) {
+        assert!(listed_set.contains(&u), "user {u} missing");
+    }
+    assert!(pages.len() >= 20, "{} pages", pages.len());
+    assert!(listed_set.contains(&(20_000 + pages.len() as u64 - 1)));
+    // Then exact reads again, from the first page's cursor: every change made while the pages
+    // were read comes, each user once, with its latest state.
+    let after = read_all_pages(&s, &feed, 500, &mut |_| {});
+    assert!(after.iter().all(|r| !r.full));
+    let mut got: Vec<u64> = after.iter().flat_map(|r| keys(&r.users)).collect();
+    got.sort_unstable();
+    changed.sort_unstable();
+    changed.dedup();
+    assert_eq!(got, changed);
+    for r in &after {
+        for (u, p) in &r.users {
+            assert_eq!(Some(p), s.get(u).as_ref());
+        }
+    }
+    assert!(s.read_feed(&feed, 500).unwrap().users.is_empty());
+}
+
+#[test]
+fn a_full_list_of_exactly_max_users_is_one_read() {
+    let (s, _) = store_with(StoreConfig::default().with_shards(2).with_log_capacity(4));
+    let feed = s.create_feed().unwrap();
+    for u in 0..10 {
+        s.heartbeat(&u, 1, Activity::Active).unwrap();
+    }
+    let r = s.read_feed(&feed, 10).unwrap();
+    assert_eq!((r.full, r.more, r.users.len()), (true, false, 10));
+    let r = s.read_feed(&feed, 10).unwrap();
+    assert_eq!((r.full, r.more, r.users.len()), (false, false, 0));
+}
+
 #[test]
 fn feeds_read_within_the_expiry_live_and_unread_ones_expire() {
     let config = StoreConfig::default().with_feeds(10, Duration::from_secs(3600));

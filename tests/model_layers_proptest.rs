@@ -662,6 +662,74 @@ proptest! {
     }
 }
 
+/// A step of [`feed_reads_of_any_max_cross_fall_behind_and_resume`].
+#[derive(Clone, Debug)]
+enum FeedStep {
+    Write { user: u8, online: bool, busy: bool },
+    Read { feed: usize, max: usize },
+}
+
+fn feed_step() -> impl Strategy<Value = FeedStep> {
+    prop_oneof![
+        3 => (0..USERS, any::<bool>(), any::<bool>())
+            .prop_map(|(user, online, busy)| FeedStep::Write { user, online, busy }),
+        2 => (0..2usize, 1..6usize).prop_map(|(feed, max)| FeedStep::Read { feed, max }),
+    ]
+}
+
+/// Feeds read with any `max` through a log small enough that they fall behind, mid-way
+/// through the pages of the full list too: every read matches the model (at most `max`, the
+/// pages in key order with `more` until the last, then exactly what changed since the first
+/// page), and both feeds drain to nothing at the end.
+fn feed_case(capacity: usize, steps: &[FeedStep]) -> TestResult {
+    let setup = Setup {
+        shards: 1,
+        idle_after_ms: 60_000,
+        session_ttl_ms: 120_000,
+        window_ms: WIDE_WINDOW,
+        pages: (5, 5),
+        start_ms: 1_700_000_000_000,
+        log_capacity: capacity,
+        max_feeds: 10,
+        feed_expiry_ms: 3_600_000,
+    };
+    let mut d = Driver::new(&setup, u64_key);
+    d.create_feed()?;
+    d.create_feed()?;
+    for step in steps {
+        d.advance(1);
+        match *step {
+            FeedStep::Write { user, online, busy } => {
+                let category = if busy {
+                    Category::Busy
+                } else {
+                    Category::Available
+                };
+                d.set(user, category, true)?;
+                if online {
+                    d.heartbeat(user, 1, Activity::Active)?;
+                } else if d.store.get(&u64_key(user)).is_some() {
+                    d.disconnect(user, 1)?;
+                }
+            }
+            FeedStep::Read { feed, max } => d.read_feed(feed, max)?,
+        }
+    }
+    d.drain_feeds()
+}
+
+proptest! {
+    #![proptest_config(model::proptest_config(REGRESSIONS))]
+
+    #[test]
+    fn feed_reads_of_any_max_cross_fall_behind_and_resume(
+        capacity in 1..6usize,
+        steps in prop::collection::vec(feed_step(), 0..120),
+    ) {
+        feed_case(capacity, &steps)?;
+    }
+}
+
 /// The smallest sequence proptest found for the one discrepancy left: `set_source_presence` on
 /// the default source returns what others see (here the primary source's presence, naming it)
 /// instead of the user's presence from the default source, as its docs say it returns.

@@ -412,18 +412,25 @@ impl<K: Key> Driver<K> {
             (g, e) => return Err(fail(format!("{what}: store {g:?}, model {e:?}"))),
         };
         let pending = self.model.feed_pending(n);
-        if read.full {
+        let in_pages = self.model.feed_in_pages(n);
+        prop_assert!(
+            read.users.len() <= max,
+            "{}: {} users",
+            what,
+            read.users.len()
+        );
+        if read.full || in_pages {
+            prop_assert!(read.full, "{}: the full list stopped before its end", what);
             prop_assert_eq!(read.reason, Some(FullReason::LogPruned), "{}: reason", what);
-            prop_assert!(!read.more, "{}: a full read with more", what);
             prop_assert!(
-                self.feed_may_be_pruned(n),
+                in_pages || self.feed_may_be_pruned(n),
                 "{}: full, but no change it has not read may be pruned; pending {:?}",
                 what,
                 pending
             );
-            let exp = self.model.full(FullReason::LogPruned);
-            self.reads().same_list(&what, &read.users, &exp.users)?;
-            self.model.feed_consume_all(n);
+            let (exp, more) = self.model.feed_full_page(n, max);
+            self.reads().same_list(&what, &read.users, &exp)?;
+            prop_assert_eq!(read.more, more, "{}: more of the full list", what);
             return Ok(());
         }
         prop_assert!(read.reason.is_none(), "{}: reason without full", what);
@@ -560,9 +567,11 @@ impl<K: Key> Driver<K> {
             if !self.model.feeds.contains_key(&self.feeds[i].1) {
                 continue;
             }
-            for _ in 0..=usize::from(USERS) {
+            // Pages of the full list, if the feed is in them, then what changed since.
+            for _ in 0..=2 * usize::from(USERS) {
                 self.read_feed(i, 2)?;
-                if self.model.feed_pending(self.feeds[i].1).is_empty() {
+                let n = self.feeds[i].1;
+                if !self.model.feed_in_pages(n) && self.model.feed_pending(n).is_empty() {
                     break;
                 }
             }

@@ -276,14 +276,27 @@ pub struct ModelDefinition {
 /// Changes before `floor` are consumed, and so are those in `consumed`. A read consumes every
 /// change older (by time) than the last user it returns, and the latest changes of the users it
 /// returns; which of several changes made at the same time it takes is up to the store.
+///
+/// A feed that fell behind delivers the full list in pages (`pages`); once the last is read,
+/// it has consumed exactly the changes made before the first.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ModelFeed {
+pub struct ModelFeed<K> {
     pub floor: usize,
     pub consumed: BTreeSet<usize>,
     pub last_read: u64,
+    pub pages: Option<ModelPages<K>>,
 }
 
-impl ModelFeed {
+/// Where a feed is in delivering the full list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelPages<K> {
+    /// The number of changes logged when the first page was read.
+    pub changes: usize,
+    /// The first key of the next page.
+    pub next: K,
+}
+
+impl<K> ModelFeed<K> {
     /// Whether the change at 0-based `index` was consumed.
     pub fn has_consumed(&self, index: usize) -> bool {
         index < self.floor || self.consumed.contains(&index)
@@ -311,7 +324,7 @@ pub struct Model<K> {
     /// Sources other than the default, by id: whether each is deactivated.
     pub sources: BTreeMap<String, bool>,
     /// Live feeds, by the number the model gave them (in creation order).
-    pub feeds: BTreeMap<usize, ModelFeed>,
+    pub feeds: BTreeMap<usize, ModelFeed<K>>,
     /// Feeds created so far.
     pub feeds_created: usize,
     /// The last restore, if the store was restored from a snapshot (see [`Model::restore`]).
@@ -650,6 +663,7 @@ impl<K: Ord + Clone + Debug> Model<K> {
             floor: self.log.len(),
             consumed: BTreeSet::new(),
             last_read: self.now,
+            pages: None,
         };
         self.feeds.insert(id, feed);
         Ok(id)
@@ -753,13 +767,38 @@ impl<K: Ord + Clone + Debug> Model<K> {
         f.last_read = now;
     }
 
-    /// Records a read that answered the full list: the feed goes on from now.
-    pub fn feed_consume_all(&mut self, feed: usize) {
+    /// Whether the feed is delivering the full list page by page.
+    pub fn feed_in_pages(&self, feed: usize) -> bool {
+        self.feeds[&feed].pages.is_some()
+    }
+
+    /// Reads the next page of the feed's full list (the first if it is not in pages yet): at
+    /// most `max` users not offline, in key order, and whether more follow. After the last
+    /// page the feed has consumed the changes made before the first.
+    pub fn feed_full_page(&mut self, feed: usize, max: usize) -> (Vec<(K, Expected)>, bool) {
         let (now, len) = (self.now, self.log.len());
+        let f = &self.feeds[&feed];
+        let (changes, start) = match &f.pages {
+            Some(p) => (p.changes, Some(p.next.clone())),
+            None => (len, None),
+        };
+        let list: Vec<(K, Expected)> = self
+            .full(FullReason::LogPruned)
+            .users
+            .into_iter()
+            .filter(|(k, _)| start.as_ref().is_none_or(|s| k >= s))
+            .collect();
+        let next = list.get(max).map(|(k, _)| k.clone());
+        let page: Vec<(K, Expected)> = list.into_iter().take(max).collect();
         let f = self.feeds.get_mut(&feed).unwrap();
-        f.floor = len;
-        f.consumed.clear();
         f.last_read = now;
+        let more = next.is_some();
+        f.pages = next.map(|next| ModelPages { changes, next });
+        if !more {
+            f.floor = changes;
+            f.consumed.clear();
+        }
+        (page, more)
     }
 
     // ---- reads ----
