@@ -228,6 +228,9 @@ pub(crate) struct Shard<K> {
     tail: BTreeMap<K, u32>,
     /// Users added, removed, revived or freed since the last compaction.
     since_compaction: usize,
+    /// During a bulk load ([`begin_bulk`](Self::begin_bulk)): the users added, in no order,
+    /// in neither the run nor the tail; the load's end sorts them into the run at once.
+    loose: Option<Vec<u32>>,
     log: Log,
     wheel: Wheel,
     more_sessions: HashMap<u32, MoreSessions, RandomState>,
@@ -253,6 +256,7 @@ impl<K: Key> Shard<K> {
             fences: Vec::new(),
             tail: BTreeMap::new(),
             since_compaction: 0,
+            loose: None,
             log: Log::new(),
             wheel: Wheel::default(),
             more_sessions: HashMap::with_hasher(hasher.clone()),
@@ -793,9 +797,15 @@ impl<K: Key> Shard<K> {
     fn add(&mut self, hash: u64, key: &K, found: Option<u32>) -> Result<(u32, bool), Error> {
         if let Some(slot) = found {
             self.records[slot as usize].revive();
-            // A tombstone in the run is back in key order; one after it joins the tail.
+            // A tombstone in the run is back in key order; one after it joins the tail (or
+            // the loose users of a bulk load).
             if slot as usize >= self.sorted {
-                self.tail.insert(key.clone(), slot);
+                match &mut self.loose {
+                    Some(loose) => loose.push(slot),
+                    None => {
+                        self.tail.insert(key.clone(), slot);
+                    }
+                }
                 self.since_compaction += 1;
             }
             self.live += 1;
@@ -803,24 +813,76 @@ impl<K: Key> Shard<K> {
             return Ok((slot, true));
         }
         let full = self.records.len() >= MAX_SLOTS as usize;
-        if self.compaction_due() || (full && self.since_compaction > 0) {
+        let due = self.loose.is_none() && self.compaction_due();
+        if due || (full && self.since_compaction > 0) {
             self.compact();
         }
         let slot = u32::try_from(self.records.len())
             .ok()
             .filter(|&s| s < MAX_SLOTS)
             .ok_or(Error::CapacityExceeded)?;
-        if self.records.len() == self.records.capacity() {
+        if self.records.len() == self.records.capacity() && self.loose.is_none() {
             // Grow by what the next compaction would leave room for, not by doubling.
             self.records.reserve_exact(Self::room(self.records.len()));
         }
         self.records.push(Record::new(key.clone()));
         let hash_of = |s: u32| self.hasher.hash_one(&self.records[s as usize].key);
         self.table.insert(hash, slot, hash_of);
-        self.tail.insert(key.clone(), slot);
+        match &mut self.loose {
+            Some(loose) => loose.push(slot),
+            None => {
+                self.tail.insert(key.clone(), slot);
+            }
+        }
         self.since_compaction += 1;
         self.live += 1;
         Ok((slot, true))
+    }
+
+    /// Starts a bulk load of about `adds` users: until [`end_bulk`](Self::end_bulk), added users
+    /// go in neither the run nor the tail, the slab and the hash table grow by doubling, and no
+    /// compaction is due. The caller holds the write lock from here to `end_bulk`.
+    pub(crate) fn begin_bulk(&mut self, adds: usize) {
+        self.loose = Some(Vec::with_capacity(adds));
+        self.records.reserve(adds);
+        let records = &self.records;
+        let hasher = &self.hasher;
+        self.table
+            .reserve(adds, |s| hasher.hash_one(&records[s as usize].key));
+    }
+
+    /// Ends a bulk load: the users it added are sorted into the run in one compaction,
+    /// O((records + log entries) + added x log added).
+    pub(crate) fn end_bulk(&mut self) {
+        if self.loose.as_ref().is_some_and(|l| !l.is_empty()) {
+            self.compact();
+        }
+        self.loose = None;
+    }
+
+    /// Applies heartbeats as [`heartbeat`](Self::heartbeat) would, one after the other, in a
+    /// bulk load. A beat refused (a user's session cap, a full shard) is skipped; the first
+    /// refusal is returned after the others are applied. Returns how many users were added.
+    pub(crate) fn heartbeat_many(
+        &mut self,
+        beats: Vec<(u64, K, u64, Activity)>,
+        clock: &dyn Clock,
+        limits: &Limits,
+    ) -> (usize, Option<Error>) {
+        self.begin_bulk(beats.len());
+        let (mut added, mut refused) = (0, None);
+        for (hash, key, session, activity) in beats {
+            let before = self.live;
+            match self.heartbeat(hash, &key, session, activity, clock, limits) {
+                Ok(_) => added += self.live - before,
+                Err(e) => {
+                    added += self.live - before;
+                    refused.get_or_insert(e);
+                }
+            }
+        }
+        self.end_bulk();
+        (added, refused)
     }
 
     /// Whether the changes since the last compaction pay for the next one.
@@ -841,6 +903,13 @@ impl<K: Key> Shard<K> {
     fn compact(&mut self) {
         let mut order: Vec<u32> = Vec::with_capacity(self.live + self.tombstones);
         order.extend(self.range(Bound::Unbounded).map(|(_, slot)| slot));
+        if let Some(loose) = self.loose.as_mut().filter(|l| !l.is_empty()) {
+            let mut loose = std::mem::take(loose);
+            let records = &self.records;
+            let key = |s: &u32| &records[*s as usize].key;
+            loose.sort_unstable_by(|a, b| key(a).cmp(key(b)));
+            order = merge_sorted(&order, &loose, key);
+        }
         let sorted = order.len();
         let is_tombstone = |r: &Record<K>| r.flags & (REMOVED | FREED) == REMOVED;
         order.extend(
@@ -854,14 +923,29 @@ impl<K: Key> Shard<K> {
         for (new, &old) in (0..).zip(&order) {
             moved[old as usize] = new;
         }
-        let mut old: Vec<Option<Record<K>>> = std::mem::take(&mut self.records)
-            .into_iter()
-            .map(Some)
-            .collect();
-        self.records
-            .reserve_exact(order.len() + Self::room(order.len()));
-        self.records
-            .extend(order.iter().filter_map(|&slot| old[slot as usize].take()));
+        // Permute the slab in place (freed records to the end, then cut off): no second slab
+        // to allocate and fault in, and each record moves once, straight to its place.
+        let kept = order.len();
+        let mut dest = moved.clone();
+        for (d, spare) in dest
+            .iter_mut()
+            .filter(|d| **d == NOT_KEPT)
+            .zip(kept as u32..)
+        {
+            *d = spare;
+        }
+        for i in 0..dest.len() {
+            while dest[i] as usize != i {
+                let to = dest[i] as usize;
+                self.records.swap(i, to);
+                dest.swap(i, to);
+            }
+        }
+        drop(dest);
+        self.records.truncate(kept);
+        if self.records.capacity() > kept + 2 * Self::room(kept) {
+            self.records.shrink_to(kept + Self::room(kept));
+        }
         let to = |slot: u32| moved[slot as usize];
         self.table.remap(to);
         self.log.remap(to);
@@ -1069,6 +1153,24 @@ impl<K: Key> Shard<K> {
     }
 }
 
+/// Two lists of slots, each sorted by `key`, as one.
+fn merge_sorted<'a, K: Ord + 'a>(a: &[u32], b: &[u32], key: impl Fn(&u32) -> &'a K) -> Vec<u32> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if key(&b[j]) < key(&a[i]) {
+            out.push(b[j]);
+            j += 1;
+        } else {
+            out.push(a[i]);
+            i += 1;
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
+}
+
 /// A slot `compact` drops.
 const NOT_KEPT: u32 = u32::MAX;
 
@@ -1178,19 +1280,21 @@ mod snapshot {
                     ),
                 });
             }
-            let mut ids: Vec<u64> = user.sessions.iter().map(|s| s.id).collect();
-            ids.sort_unstable();
-            if ids.windows(2).any(|w| w[0] == w[1]) {
-                return Err(Error::InvalidSnapshot {
-                    reason: format!("user {:?} has two sessions with one id", user.user),
-                });
+            if user.sessions.len() > 1 {
+                let mut ids: Vec<u64> = user.sessions.iter().map(|s| s.id).collect();
+                ids.sort_unstable();
+                if ids.windows(2).any(|w| w[0] == w[1]) {
+                    return Err(Error::InvalidSnapshot {
+                        reason: format!("user {:?} has two sessions with one id", user.user),
+                    });
+                }
             }
-            if ids.len() > limits.max_sessions {
+            if user.sessions.len() > limits.max_sessions {
                 return Err(Error::InvalidSnapshot {
                     reason: format!(
                         "user {:?} has {} sessions, over max_sessions_per_user ({})",
                         user.user,
-                        ids.len(),
+                        user.sessions.len(),
                         limits.max_sessions
                     ),
                 });
@@ -1231,12 +1335,16 @@ mod snapshot {
                     updated_at: p.updated_at,
                 })
                 .collect();
-            self.edit_extra(slot, |e| {
-                e.message = detail.message;
-                e.definition = detail.definition;
-                e.primary = user.primary;
-                e.sources = sources;
-            });
+            let extra = Extra {
+                message: detail.message,
+                definition: detail.definition,
+                primary: user.primary,
+                sources,
+                shown: PresenceDetails::default(),
+            };
+            if !extra.is_empty() {
+                self.edit_extra(slot, |e| *e = extra);
+            }
             self.last_ts = self.last_ts.max(self.records[slot as usize].updated_at);
             Ok(())
         }
@@ -1251,7 +1359,7 @@ mod snapshot {
                 .fold(issued, u64::max);
             self.log = Log::resumed(newest + 1, now);
             self.last_ts = self.last_ts.max(now.min(MAX_TIME));
-            self.compact();
+            self.end_bulk();
         }
     }
 }

@@ -103,8 +103,23 @@ impl SlotTable {
         }
     }
 
+    /// Makes room for `additional` more entries without growing again; `hash_of` as for
+    /// `insert`.
+    pub(crate) fn reserve(&mut self, additional: usize, hash_of: impl Fn(u32) -> u64) {
+        let mut size = self.buckets.len().max(16);
+        while (self.len + additional) * 5 > size * 4 {
+            size *= 2;
+        }
+        if size > self.buckets.len() {
+            self.resize(size, &hash_of);
+        }
+    }
+
     fn grow(&mut self, hash_of: &impl Fn(u32) -> u64) {
-        let size = (self.buckets.len() * 2).max(16);
+        self.resize((self.buckets.len() * 2).max(16), hash_of);
+    }
+
+    fn resize(&mut self, size: usize, hash_of: &impl Fn(u32) -> u64) {
         let old = std::mem::replace(&mut self.buckets, vec![EMPTY; size].into_boxed_slice());
         for e in old.iter().copied().filter(|&e| e != EMPTY) {
             Self::place(&mut self.buckets, hash_of(e & SLOT_BITS), e);

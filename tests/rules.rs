@@ -716,3 +716,70 @@ fn many_sessions_of_one_user_keep_the_activity_exact_as_they_come_and_go() {
     s.heartbeat(&1, 7, Activity::Active).unwrap();
     assert_eq!(s.get(&1).unwrap().activity, Activity::Active);
 }
+
+#[test]
+fn heartbeat_many_is_the_same_as_one_heartbeat_after_another() {
+    let config = StoreConfig::default()
+        .with_shards(4)
+        .with_max_sessions_per_user(3);
+    let (bulk, _) = store_with(config.clone());
+    let (one, _) = store_with(config);
+    for s in [&bulk, &one] {
+        for u in 0..500u64 {
+            s.heartbeat(&u, 1, Activity::Active).unwrap();
+        }
+        for u in (0..100u64).step_by(3) {
+            s.remove(&u);
+        }
+    }
+    let (c_bulk, c_one) = (bulk.cursor(), one.cursor());
+    // New users, known ones, removed ones coming back, second and third sessions, idles,
+    // ends, and one session past the cap.
+    let mut beats: Vec<(u64, u64, Activity)> = Vec::new();
+    for i in 0..4000u64 {
+        let user = (i * 7919) % 3000;
+        let activity = match i % 5 {
+            0 => Activity::Idle,
+            4 => Activity::Offline,
+            _ => Activity::Active,
+        };
+        beats.push((user, i % 3, activity));
+    }
+    beats.push((1, 3, Activity::Active));
+    beats.push((1, 4, Activity::Active));
+    let got = bulk.heartbeat_many(beats.clone());
+    let mut refused = None;
+    let mut added = 0;
+    for (u, session, activity) in beats {
+        let known = one.get(&u).is_some();
+        match one.heartbeat(&u, session, activity) {
+            Ok(_) => added += usize::from(!known),
+            Err(e) => {
+                refused.get_or_insert(e);
+            }
+        }
+    }
+    assert_eq!(got, refused.map_or(Ok(added), Err));
+    let all = |s: &PresenceStore<u64>| {
+        let q = PageQuery::first().with_limit(5000).with_offline(true);
+        let page = s.page(&q).unwrap();
+        assert_eq!(page.next, None);
+        page.items
+            .into_iter()
+            .map(|(k, p)| (k, p.category, p.requested, p.activity))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(all(&bulk), all(&one));
+    assert_eq!(bulk.len(), one.len());
+    assert_eq!(
+        sorted_keys(&bulk.changes_since(&Since::Cursor(c_bulk)).users),
+        sorted_keys(&one.changes_since(&Since::Cursor(c_one)).users)
+    );
+    // Users added one by one after a bulk load land in order too.
+    for u in [5_000u64, 2_500, 3_001] {
+        bulk.heartbeat(&u, 9, Activity::Active)
+            .unwrap_or_else(|e| panic!("{u}: {e}"));
+    }
+    let keys: Vec<u64> = all(&bulk).into_iter().map(|(k, ..)| k).collect();
+    assert!(keys.windows(2).all(|w| w[0] < w[1]));
+}
