@@ -121,18 +121,6 @@ impl SystemPresence {
             SystemPresence::Meeting => Category::InAMeeting,
         }
     }
-
-    /// The system presence Genesys-side viewers see for a user set to category `c`.
-    pub const fn from_category(c: Category) -> SystemPresence {
-        match c {
-            Category::Available | Category::Undefined => SystemPresence::Available,
-            Category::Busy | Category::DoNotDisturb | Category::OnThePhone => SystemPresence::Busy,
-            Category::BeRightBack => SystemPresence::Break,
-            Category::InAMeeting => SystemPresence::Meeting,
-            Category::Away | Category::OutOfOffice => SystemPresence::Away,
-            Category::OffWork | Category::Offline => SystemPresence::Offline,
-        }
-    }
 }
 
 impl fmt::Display for SystemPresence {
@@ -635,52 +623,6 @@ mod tests {
         assert_eq!(table.map(|(s, _)| s), SystemPresence::ALL);
         for (s, c) in table {
             assert_eq!(s.category(), c, "{s}");
-        }
-        // Back again: a system presence reached from a category keeps the category others see.
-        let back = [
-            (S::Available, S::Available),
-            (S::Away, S::Away),
-            (S::Busy, S::Busy),
-            (S::Offline, S::Offline),
-            (S::Idle, S::Away),
-            (S::OnQueue, S::Busy),
-            (S::Meal, S::Away),
-            (S::Training, S::Busy),
-            (S::Break, S::Break),
-            (S::Meeting, S::Meeting),
-        ];
-        for (s, expected) in back {
-            assert_eq!(S::from_category(s.category()), expected, "{s}");
-            assert_eq!(
-                S::from_category(s.category()).category(),
-                s.category(),
-                "{s}"
-            );
-        }
-    }
-
-    #[test]
-    fn system_presence_of_every_category() {
-        use Category as C;
-        use SystemPresence as S;
-        // (category, from_category, and the category that shows after the round trip)
-        let table = [
-            (C::Undefined, S::Available, C::Available),
-            (C::Available, S::Available, C::Available),
-            (C::Busy, S::Busy, C::Busy),
-            (C::DoNotDisturb, S::Busy, C::Busy),
-            (C::OnThePhone, S::Busy, C::Busy),
-            (C::BeRightBack, S::Break, C::BeRightBack),
-            (C::InAMeeting, S::Meeting, C::InAMeeting),
-            (C::Away, S::Away, C::Away),
-            (C::OutOfOffice, S::Away, C::Away),
-            (C::OffWork, S::Offline, C::Offline),
-            (C::Offline, S::Offline, C::Offline),
-        ];
-        assert_eq!(table.map(|(c, _, _)| c), Category::ALL);
-        for (c, s, shown) in table {
-            assert_eq!(S::from_category(c), s, "{c}");
-            assert_eq!(S::from_category(c).category(), shown, "{c}");
         }
     }
 

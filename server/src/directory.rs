@@ -24,6 +24,9 @@ pub struct User {
     pub name: String,
     /// Offset from UTC in hours (Rocket.Chat's `utcOffset`).
     pub utc_offset: i32,
+    /// The version of the user's avatar (Rocket.Chat's `avatarETag`, 17 characters like an id),
+    /// which `users.presence` lists beside the status.
+    pub avatar_etag: String,
 }
 
 /// All users, sorted by Symphony id, with lookups by the other ids.
@@ -82,6 +85,22 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// A 17-character id in Meteor's `Random.id` alphabet, the same for the same seed.
+fn meteor_id(seed: u64) -> String {
+    let mut bits = mix(seed);
+    (0..17)
+        .map(|i| {
+            // 64 bits give 10 letters and change; the rest come from fresh bits.
+            if i == 10 {
+                bits = mix(seed ^ 0x9e37_79b9_7f4a_7c15);
+            }
+            let c = RC_ALPHABET[(bits % RC_ALPHABET.len() as u64) as usize];
+            bits /= RC_ALPHABET.len() as u64;
+            c as char
+        })
+        .collect()
+}
+
 impl User {
     /// The `n`th demo user (0-based).
     pub fn demo(n: usize) -> User {
@@ -93,18 +112,8 @@ impl User {
         } else {
             format!(".{round}")
         };
-        let mut bits = mix(id);
-        let rc_id = (0..17)
-            .map(|i| {
-                // 64 bits give 10 letters and change; the rest come from fresh bits.
-                if i == 10 {
-                    bits = mix(id ^ 0x9e37_79b9_7f4a_7c15);
-                }
-                let c = RC_ALPHABET[(bits % RC_ALPHABET.len() as u64) as usize];
-                bits /= RC_ALPHABET.len() as u64;
-                c as char
-            })
-            .collect();
+        let rc_id = meteor_id(id);
+        let avatar_etag = meteor_id(id ^ 0xa7a7_a7a7);
         let (hi, lo) = (mix(id ^ 0x5eed), mix(id ^ 0xfeed));
         let (hi, lo) = ((hi & !0xf000) | 0x4000, (lo & !(0b11 << 62)) | (0b10 << 62));
         let genesys_id = format!(
@@ -122,6 +131,7 @@ impl User {
             username: format!("{}.{}{suffix}", first.to_lowercase(), last.to_lowercase()),
             name: format!("{first} {last}"),
             utc_offset: (n % 24) as i32 - 11,
+            avatar_etag,
         }
     }
 }

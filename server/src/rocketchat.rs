@@ -336,7 +336,7 @@ fn presence_user(app: &App, id: u64, presence: &Presence) -> Option<PresenceUser
         username: user.username.clone(),
         status: Status::of(presence.category),
         utc_offset: Some(user.utc_offset),
-        avatar_etag: None,
+        avatar_etag: Some(user.avatar_etag.clone()),
         status_text: presence.details.message().map(str::to_owned),
     })
 }

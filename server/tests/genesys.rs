@@ -614,7 +614,7 @@ async fn a_presence_set_by_definition_reads_back_with_the_same_id() {
             def["presenceDefinition"]["systemPresence"].as_str(),
             def["message"].as_str()
         ),
-        (Some("On Queue"), Some("soon"))
+        (Some("OnQueue"), Some("soon"))
     );
 }
 

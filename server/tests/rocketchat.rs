@@ -246,7 +246,7 @@ async fn without_from_the_full_list_is_everyone_not_offline() {
     assert_eq!(
         body["users"][0],
         json!({"_id": one.rc_id, "name": one.name, "username": one.username,
-               "status": "busy", "utcOffset": one.utc_offset})
+               "status": "busy", "utcOffset": one.utc_offset, "avatarETag": one.avatar_etag})
     );
     // A `from` 10 minutes or more in the past is the same full list.
     s.clock.advance(WINDOW);

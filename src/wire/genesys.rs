@@ -11,13 +11,14 @@
 //!   category it set is what shows (an idle or offline user shows the system presence of what
 //!   their activity made of it, `AWAY` or `OFFLINE`);
 //! - a presence set in another dialect (a bare [`Category`](crate::Category)) reads back as the system
-//!   presence that category maps to ([`SystemPresence::from_category`]), whose definition id is
-//!   the system presence's name (`"BUSY"`).
+//!   presence that category maps to (its row of [`super::SHOWN`], the table all three dialects
+//!   share), whose definition id is the system presence's name (`"BUSY"`).
 //!
 //! Genesys spells a system presence three ways, and each is written where Genesys writes it:
-//! `ON_QUEUE` (ids of `/api/v2/systempresences`), `On Queue` (a user's `presenceDefinition` and
-//! the older `/api/v2/presencedefinitions`) and `OnQueue` (`/api/v2/presence/definitions`).
-//! [`parse_system_presence`] takes any of them.
+//! `ON_QUEUE` (ids of `/api/v2/systempresences`), `On Queue` (the older
+//! `/api/v2/presencedefinitions`) and `OnQueue` (`/api/v2/presence/definitions`). A user's
+//! `presenceDefinition` links to `/api/v2/presence/definitions/{id}`, so it spells the system
+//! presence as that definition does: `OnQueue`. [`parse_system_presence`] takes any of them.
 
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
@@ -512,7 +513,7 @@ pub struct PresenceDefinition {
     /// The definition's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    /// Its system presence, e.g. `On Queue`.
+    /// Its system presence as the definition it links to spells it, e.g. `OnQueue`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system_presence: Option<String>,
     /// Where the definition is.
@@ -528,7 +529,7 @@ impl PresenceDefinition {
     /// presence set by category alone, or overridden by the user's activity (idle, offline),
     /// shows the system presence of its category.
     pub fn from_presence(presence: &Presence, definition: Option<&Definition>) -> Self {
-        let fallback = SystemPresence::from_category(presence.category);
+        let fallback = super::shown(presence.category).genesys;
         let set = presence
             .details
             .definition()
@@ -548,7 +549,7 @@ impl PresenceDefinition {
     /// The reference to definition `id` of system presence `system`.
     fn new(id: String, system: SystemPresence) -> Self {
         PresenceDefinition {
-            system_presence: Some(system.display_name().into()),
+            system_presence: Some(pascal_name(system).into()),
             self_uri: Some(format!("{API}/presence/definitions/{id}")),
             id: Some(id),
         }
@@ -867,10 +868,10 @@ mod tests {
         let s = store();
         for c in Category::ALL {
             s.set(&2, c, SetMode::Hard).unwrap();
-            let sp = SystemPresence::from_category(c);
+            let sp = crate::wire::shown(c).genesys;
             let shown = shown(&s, 2);
             assert_eq!(shown.id.as_deref(), Some(sp.as_str()), "{c}");
-            assert_eq!(shown.system_presence.as_deref(), Some(sp.display_name()));
+            assert_eq!(shown.system_presence.as_deref(), Some(pascal_name(sp)));
             // That id is a definition the registry has.
             let id = shown.definition_id().unwrap().unwrap();
             assert_eq!(s.definition(&id).unwrap().system_presence, sp);
@@ -914,7 +915,7 @@ mod tests {
     #[test]
     fn user_presence_has_genesys_fields() {
         let s = store();
-        s.set_definition(&5, &DefinitionId::new("ON_QUEUE").unwrap(), SetMode::Hard)
+        s.set_definition(&5, &SystemPresence::OnQueue.id(), SetMode::Hard)
             .unwrap();
         s.set_message(&5, "on the phones").unwrap();
         let p = s.get(&5).unwrap();
@@ -924,7 +925,7 @@ mod tests {
             to_json(&up),
             json!({
                 "source": "PURECLOUD", "sourceId": "PURECLOUD", "primary": true,
-                "presenceDefinition": {"id": "ON_QUEUE", "systemPresence": "On Queue",
+                "presenceDefinition": {"id": "ON_QUEUE", "systemPresence": "OnQueue",
                     "selfUri": "/api/v2/presence/definitions/ON_QUEUE"},
                 "message": "on the phones",
                 "modifiedDate": "2026-11-23T12:00:00.000Z",

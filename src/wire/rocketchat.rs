@@ -2,20 +2,9 @@
 //! [`Category`], the bodies of `login`, `users.presence`, `users.getPresence`,
 //! `users.setStatus` and `settings`, the error bodies, and the `users.presence` query string.
 //!
-//! Rocket.Chat knows four statuses, so eleven categories fold into them ([`Status::of`]):
-//!
-//! | category | status |
-//! | --- | --- |
-//! | `AVAILABLE`, `UNDEFINED` | `online` |
-//! | `AWAY`, `BE_RIGHT_BACK`, `OUT_OF_OFFICE`, `OFF_WORK` | `away` |
-//! | `BUSY`, `DO_NOT_DISTURB`, `ON_THE_PHONE`, `IN_A_MEETING` | `busy` |
-//! | `OFFLINE` | `offline` |
-//!
-//! `OUT_OF_OFFICE` and `OFF_WORK` show `away`, not `offline`: in Rocket.Chat `offline` means
-//! "not connected" (or invisible), and `users.presence`'s full list holds only users who are not
-//! offline, so a connected user out of office must not show a status the list leaves out.
-//! Setting goes the other way one to one ([`Status::category`]), so a status set here reads
-//! back the same.
+//! Rocket.Chat knows four statuses, so eleven categories fold into them ([`Status::of`]), as
+//! the one table of the dialects says ([`super::SHOWN`]). Setting goes the other way one to
+//! one ([`Status::category`]), so a status set here reads back the same.
 //!
 //! Invariant: every body serializes to the JSON the vendor's own server writes (field names,
 //! `success`, error shapes), so the vendor's clients read it unchanged.
@@ -59,19 +48,9 @@ impl Status {
         Status::ALL.into_iter().find(|s| s.as_str() == name)
     }
 
-    /// The status others see for a category (the table in the module docs).
+    /// The status others see for a category: its row of [`super::SHOWN`].
     pub const fn of(category: Category) -> Status {
-        match category {
-            Category::Available | Category::Undefined => Status::Online,
-            Category::Away | Category::BeRightBack | Category::OutOfOffice | Category::OffWork => {
-                Status::Away
-            }
-            Category::Busy
-            | Category::DoNotDisturb
-            | Category::OnThePhone
-            | Category::InAMeeting => Status::Busy,
-            Category::Offline => Status::Offline,
-        }
+        super::shown(category).rocketchat
     }
 
     /// The category `users.setStatus` sets for this status; [`Status::of`] maps it back.
