@@ -372,6 +372,18 @@ impl<K: Key> PresenceStore<K> {
     /// Registers a presence source (an integration that sets presences), active, with a
     /// generated id. Deactivate it with [`update_source`](Self::update_source).
     ///
+    /// ```
+    /// use presence_store::{PresenceStore, SourceId, StoreConfig, SystemPresence};
+    ///
+    /// let store: PresenceStore<u64> = PresenceStore::new(StoreConfig::default());
+    /// let calendar = store.create_source("Calendar")?;
+    /// store.set_source_presence(&7, &calendar.id, &SystemPresence::Meeting.id(), None)?;
+    /// store.set_primary_source(&7, &calendar.id)?;
+    /// assert_eq!(store.get(&7).unwrap().details.source(), Some(&calendar.id));
+    /// assert_eq!(store.sources()[0].id, SourceId::DEFAULT);
+    /// # Ok::<(), presence_store::Error>(())
+    /// ```
+    ///
     /// Locks: the source registry, for writing. Cost: O(log sources).
     pub fn create_source(&self, name: &str) -> Result<Source, Error> {
         self.sources.create(name)
