@@ -300,10 +300,20 @@ impl<K: Key> PresenceStore<K> {
         )
     }
 
-    /// The presence definitions: the ten system presences and the organization's, by id;
-    /// deactivated ones only if asked for.
-    pub fn definitions(&self, include_deactivated: bool) -> Vec<Definition> {
-        self.definitions.list(include_deactivated)
+    /// Every presence definition, the ten system presences and the organization's, by id;
+    /// deactivated ones too, each saying so in [`Definition::deactivated`].
+    ///
+    /// ```
+    /// use presence_store::{PresenceStore, StoreConfig};
+    ///
+    /// let store: PresenceStore<u64> = PresenceStore::new(StoreConfig::default());
+    /// let active: Vec<_> = store.definitions().into_iter().filter(|d| !d.deactivated).collect();
+    /// assert_eq!(active.len(), 10);
+    /// ```
+    ///
+    /// Locks: the definition registry, for reading. Cost: O(definitions).
+    pub fn definitions(&self) -> Vec<Definition> {
+        self.definitions.list(true)
     }
 
     /// One presence definition, or [`Error::UnknownDefinition`].

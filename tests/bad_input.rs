@@ -151,7 +151,7 @@ impl State {
             primaries: (0..=STRANGER).map(|u| store.primary_source(&u)).collect(),
             users: page.items,
             sources: store.sources(),
-            definitions: store.definitions(true),
+            definitions: store.definitions(),
             #[cfg(feature = "serde")]
             snapshot: {
                 let mut s = store.snapshot();
@@ -1110,12 +1110,12 @@ fn one_definition_too_many() {
             .create_definition(SystemPresence::Away, labels(&[("en_US", &format!("d{i}"))]))
             .unwrap();
     }
-    let before = store.definitions(true);
+    let before = store.definitions();
     assert!(matches!(
         store.create_definition(SystemPresence::Away, labels(&[("en_US", "one more")])),
         Err(Error::InvalidDefinition { .. })
     ));
-    assert_eq!(store.definitions(true), before);
+    assert_eq!(store.definitions(), before);
 }
 
 /// The most sources a store holds besides the default; one more is refused.

@@ -130,7 +130,7 @@ proptest! {
         prop_assert_eq!(restored.page(&all).unwrap().items, store.page(&all).unwrap().items);
         prop_assert_eq!(restored.len(), store.len());
         prop_assert_eq!(restored.sources(), store.sources());
-        prop_assert_eq!(restored.definitions(true), store.definitions(true));
+        prop_assert_eq!(restored.definitions(), store.definitions());
         for u in 0..12u64 {
             prop_assert_eq!(restored.get(&u), store.get(&u));
             prop_assert_eq!(restored.primary_source(&u), store.primary_source(&u));

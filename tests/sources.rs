@@ -97,8 +97,11 @@ fn unknown_and_deactivated_definitions_cannot_be_set() {
         Err(Error::UnknownDefinition { .. })
     ));
     assert_eq!(s.len(), 0, "a refused set adds no user");
-    assert!(!s.definitions(false).iter().any(|x| x.id == d.id));
-    assert!(s.definitions(true).iter().any(|x| x.id == d.id));
+    // Listed still, saying it is deactivated.
+    assert!(s
+        .definitions()
+        .iter()
+        .any(|x| x.id == d.id && x.deactivated));
     assert!(matches!(
         s.delete_definition(&id("AVAILABLE")),
         Err(Error::SystemDefinition { .. })

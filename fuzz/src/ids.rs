@@ -220,7 +220,7 @@ fn restore(json: &[u8]) {
     }
 
     // Writes, and time passing.
-    let definitions = store.definitions(true);
+    let definitions = store.definitions();
     let sources = store.sources();
     for (i, user) in snapshot.users.iter().enumerate().take(8) {
         let k = user.user;

@@ -646,8 +646,8 @@ impl Harness {
         for (user, _) in store.page(&everyone).expect("a page").items {
             store.remove(&user);
         }
-        if store.definitions(true) != self.definitions || store.sources() != self.sources {
-            for d in store.definitions(true).iter().filter(|d| !d.system) {
+        if store.definitions() != self.definitions || store.sources() != self.sources {
+            for d in store.definitions().iter().filter(|d| !d.system) {
                 store.delete_definition(&d.id).expect("delete a definition");
             }
             for s in store.sources().iter().filter(|s| !s.id.is_default()) {
@@ -695,7 +695,7 @@ impl Harness {
                 };
                 store.update_source(&created.id, retire).unwrap()
             };
-            self.definitions = store.definitions(true);
+            self.definitions = store.definitions();
             self.sources = store.sources();
         }
         for feed in self.feeds.drain(..) {
@@ -1051,7 +1051,7 @@ impl Harness {
             Kind::Username => Value::from(pick(users, i).username),
             Kind::Definition => {
                 // Ids differ from run to run: the org's in label order, then the system ones.
-                let mut all = self.app.store.definitions(true);
+                let mut all = self.app.store.definitions();
                 all.sort_by(|a, b| (a.system, a.label("en_US")).cmp(&(b.system, b.label("en_US"))));
                 let (org, system): (Vec<_>, Vec<_>) = all.into_iter().partition(|d| !d.system);
                 let ids: Vec<String> = org
@@ -1403,7 +1403,7 @@ impl Before {
         Before {
             cursor: app.store.cursor(),
             len: app.store.len(),
-            definitions: app.store.definitions(true),
+            definitions: app.store.definitions(),
             sources: app.store.sources(),
             broadcast_disabled: app.rocketchat.broadcast_disabled(),
             users: Before::users(app, users),
@@ -1435,7 +1435,7 @@ impl Before {
         if app.store.len() != self.len {
             return Err(format!("len {} -> {}", self.len, app.store.len()));
         }
-        if app.store.definitions(true) != self.definitions {
+        if app.store.definitions() != self.definitions {
             return Err("the definitions changed".into());
         }
         if app.store.sources() != self.sources {

@@ -452,7 +452,7 @@ async fn list_definitions(_: Client, AppState(app): AppState<Arc<App>>, Query(q)
     let locale = locale(&q)?;
     let entities: Vec<OrganizationPresenceDefinition> = app
         .store
-        .definitions(true)
+        .definitions()
         .iter()
         .filter(|d| d.deactivated == deactivated)
         .map(|d| OrganizationPresenceDefinition::from_definition(d, locale))
@@ -486,7 +486,7 @@ async fn page_definitions(_: Client, AppState(app): AppState<Arc<App>>, Query(q)
     let locale = param(&q, "localeCode");
     let all: Vec<OrganizationPresence> = app
         .store
-        .definitions(true)
+        .definitions()
         .iter()
         .filter(|d| keep.is_none_or(|k| d.deactivated == k))
         .map(|d| OrganizationPresence::from_definition(d, locale))

@@ -59,7 +59,7 @@ fn state(s: &TestServer) -> String {
         "{} {} {:?} {:?}",
         store.len(),
         store.cursor(),
-        store.definitions(true),
+        store.definitions(),
         store.sources()
     )
 }

@@ -524,8 +524,9 @@ impl<K: Key> Driver<K> {
         for include_deactivated in [false, true] {
             let got: Vec<(String, SystemPresence, bool)> = self
                 .store
-                .definitions(include_deactivated)
+                .definitions()
                 .into_iter()
+                .filter(|d| include_deactivated || !d.deactivated)
                 .map(|d| (d.id.as_str().to_owned(), d.system_presence, d.deactivated))
                 .collect();
             let exp = self.model.definition_list(include_deactivated);
