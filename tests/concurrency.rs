@@ -1050,13 +1050,18 @@ struct FeedFollower {
     /// (a clock that never steps back).
     last_ts: Option<u64>,
     ordered_across_reads: bool,
+    /// While the full list comes page by page: the last key of the page read last.
+    full_after: Option<u64>,
+    /// Since a full list of several pages, until the exact reads catch up: the reads from
+    /// its first page's cursor may bring again a change a later page already listed.
+    repeats: bool,
     prunes: bool,
     n: FeedCounts,
     high: HighWater,
 }
 
 impl FeedFollower {
-    /// One read of at most `max`; returns `more`.
+    /// One read of at most `max`; returns whether to read again (`more`, or a full page).
     fn read(&mut self, store: &PresenceStore<u64>, feed: &FeedId, max: usize) -> bool {
         let who = "feed reader";
         let read = store.read_feed(feed, max).expect("read_feed");
@@ -1064,6 +1069,11 @@ impl FeedFollower {
         self.n.users += read.users.len() as u64;
         check_users_shape(&read.users, who);
         self.high.saw_all(&read.users, who);
+        assert!(
+            read.users.len() <= max,
+            "{who}: {} users over max {max}",
+            read.users.len()
+        );
         if read.full {
             self.n.full += 1;
             assert!(
@@ -1072,7 +1082,6 @@ impl FeedFollower {
                 read.reason
             );
             assert_eq!(read.reason, Some(FullReason::LogPruned), "{who}");
-            assert!(!read.more, "{who}: a full read with more");
             assert!(
                 read.users.windows(2).all(|w| w[0].0 < w[1].0),
                 "{who}: a full read not sorted by key"
@@ -1083,11 +1092,33 @@ impl FeedFollower {
                     .all(|(_, p)| p.category != Category::Offline),
                 "{who}: an offline user in a full read"
             );
-            // A full read replaces the view.
-            self.view = read.users.into_iter().collect();
+            if read.more {
+                assert_eq!(read.users.len(), max, "{who}: more, yet a short page");
+            }
+            // The full list, page by page, replaces the view: the first page starts it, and
+            // each page goes on after the last key of the one before.
+            match self.full_after.take() {
+                Some(after) => assert!(
+                    read.users.first().is_none_or(|(k, _)| *k > after),
+                    "{who}: a page of the full list starts at or before the last one's end"
+                ),
+                None => self.view = View::default(),
+            }
+            let last = read.users.last().map(|(k, _)| *k);
+            self.view.extend(read.users);
+            if read.more {
+                self.full_after = last.or(Some(0));
+                self.repeats = true;
+            }
             self.last_ts = None;
-            return false;
+            // Read again: the next page, or the exact reads from the first page's cursor
+            // (which may have fallen behind again meanwhile, and start another full list).
+            return true;
         }
+        assert!(
+            self.full_after.is_none(),
+            "{who}: exact reads before the full list's last page"
+        );
         assert_eq!(read.reason, None, "{who}: a reason without a full read");
         assert!(
             read.users.len() <= max,
@@ -1110,9 +1141,11 @@ impl FeedFollower {
             last = Some(p.updated_at);
             if let Some(old) = self.view.get(&k) {
                 // The feed resumes just after the last change it returned: a user comes back
-                // only with a newer change.
+                // only with a newer change (or, after a full list of several pages, the change
+                // a later page listed).
+                let newer = p.version > old.version || (self.repeats && p == *old);
                 assert!(
-                    p.version > old.version && p.updated_at >= old.updated_at,
+                    newer && p.updated_at >= old.updated_at,
                     "{who}: user {k} went from {old:?} to {p:?}"
                 );
             }
@@ -1120,6 +1153,9 @@ impl FeedFollower {
         }
         if last.is_some() {
             self.last_ts = last;
+        }
+        if !read.more {
+            self.repeats = false;
         }
         read.more
     }
@@ -1516,6 +1552,8 @@ fn run_follow(setup: FollowSetup) {
         let reader = FeedFollower {
             view: View::new(),
             last_ts: None,
+            full_after: None,
+            repeats: false,
             ordered_across_reads: race.manual_clock && race.step_back_ms == 0,
             prunes,
             n: FeedCounts::default(),
