@@ -28,9 +28,10 @@
 //! - **Feeds** need no entitlement beyond a session. A read returns at most 500 records (as
 //!   Symphony does); read again for the rest. An unknown or malformed feed id is 400 (Symphony
 //!   lists no 404 for feeds). A feed that fell behind what the store's log still holds cannot
-//!   list the changes it missed: that read answers every user who is not offline, sorted by id,
-//!   and says so in the header `X-Presence-Feed-Full` (`LogPruned`, ...); as with a page, a user
-//!   it omits is offline. Reads after it are changes again.
+//!   list the changes it missed: its reads answer every user who is not offline, sorted by id,
+//!   at most 500 a read, and say so in the header `X-Presence-Feed-Full` (`LogPruned`, ...);
+//!   as with a page, a user they omit is offline. Once the whole list is read, reads are
+//!   changes again, from where the list began, so none made meanwhile is lost.
 //! - **Bodies** are JSON only (415 otherwise), at most 64 KiB (413); JSON that does not parse or
 //!   lacks `category` is 400, as is an unknown category. Every error is `{"code", "message"}`.
 
