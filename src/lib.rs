@@ -27,7 +27,9 @@
 //!   says why ([`FullReason`]).
 //! - **No background threads.** Time comes from an injected [`Clock`]; idling and expiry happen
 //!   in [`PresenceStore::sweep`], which you call. Tests drive time with [`ManualClock`].
-//! - **No ghost sessions.** A session that stops heartbeating expires after `session_ttl`.
+//! - **No ghost sessions.** A session that stops heartbeating expires after `session_ttl`, and
+//!   a user has at most `max_sessions_per_user` ([`Error::TooManySessions`] past it), each found
+//!   by id in O(1).
 //!
 //! # How it works
 //!
@@ -87,7 +89,8 @@
 //! pages, deltas, feeds and subscriptions alike:
 //!
 //! - **Feeds** ([`PresenceStore::create_feed`], [`read_feed`](PresenceStore::read_feed)):
-//!   Symphony's presence feeds, a cursor the store keeps per reader, read `max` users at a time.
+//!   Symphony's presence feeds, a cursor the store keeps per reader, read `max` users at a time
+//!   (a feed that fell behind the log gets the full list, `max` at a time, then resumes).
 //! - **Subscriptions** ([`PresenceStore::subscribe`]): a bounded channel per subscriber fed by
 //!   the writers without ever blocking them; a subscriber that falls behind gets one
 //!   [`Event::Lagged`] with the cursor to resync from.
@@ -98,7 +101,8 @@
 //!   [`set_primary_source`](PresenceStore::set_primary_source)): a presence per source per user;
 //!   others see the primary source's.
 //! - **Snapshot and restore** (`serde` feature): `PresenceStore::snapshot` and
-//!   `PresenceStore::restore`.
+//!   `PresenceStore::restore` (or `restore_with_clock`), which, like
+//!   [`PresenceStore::heartbeat_many`], adds many users at a fraction of their one-by-one cost.
 //!
 //! # Features
 //!
