@@ -538,3 +538,30 @@ async fn the_simulation_survives_an_empty_directory() {
     assert_eq!(s.app.store.len(), 0);
     simulation.abort();
 }
+
+#[tokio::test]
+async fn one_user_cannot_open_sessions_past_the_cap() {
+    let s = server::start(10).await;
+    let u = user(&s, 3);
+    let max = s.app.store.config().max_sessions_per_user as u64;
+    for session in 0..max {
+        heartbeat(&s, u, session, json!({"activity": "IDLE"})).await;
+    }
+    let before = (s.app.store.cursor(), s.app.store.get(&u));
+    let r = s
+        .client
+        .post(heartbeat_url(&s, u, &max.to_string()))
+        .bearer_auth(TOKEN)
+        .json(&json!({"activity": "ACTIVE"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert!(body.to_string().contains("sessions"), "{body}");
+    assert_eq!((s.app.store.cursor(), s.app.store.get(&u)), before);
+    // A known session still beats, and ending one makes room.
+    heartbeat(&s, u, 0, json!({"activity": "ACTIVE"})).await;
+    disconnect(&s, u, 1).await;
+    heartbeat(&s, u, max, json!({"activity": "ACTIVE"})).await;
+}
