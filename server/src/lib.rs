@@ -25,6 +25,7 @@ pub mod genesys;
 pub mod http;
 pub mod openapi;
 pub mod rocketchat;
+pub mod streams;
 pub mod symphony;
 
 use std::net::SocketAddr;
@@ -37,6 +38,7 @@ use presence_store::{Clock, PresenceStore, StoreConfig};
 
 use accounts::{Accounts, Tokens};
 use directory::Directory;
+use streams::{StreamLimits, Streams};
 
 /// The store the server serves: users keyed by their Symphony id (`u64`); the other dialects'
 /// ids map to it through the [`Directory`].
@@ -53,6 +55,8 @@ pub struct Options {
     pub simulate: bool,
     /// A JSON file of accounts; the demo accounts when `None`.
     pub accounts: Option<PathBuf>,
+    /// How many WebSocket streams may be open, per account and in total.
+    pub streams: StreamLimits,
 }
 
 impl Default for Options {
@@ -62,6 +66,7 @@ impl Default for Options {
             demo_users: 1000,
             simulate: true,
             accounts: None,
+            streams: StreamLimits::default(),
         }
     }
 }
@@ -119,6 +124,8 @@ pub struct App {
     pub genesys: genesys::State,
     /// The store's clock, for timestamps the server writes.
     pub clock: Arc<dyn Clock>,
+    /// The open WebSocket streams, against their caps.
+    pub streams: Arc<Streams>,
 }
 
 impl App {
@@ -141,6 +148,7 @@ impl App {
             rocketchat: rocketchat::State::default(),
             genesys: genesys::State::default(),
             clock,
+            streams: Arc::new(Streams::new(options.streams)),
         }))
     }
 
