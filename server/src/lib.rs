@@ -23,6 +23,7 @@ pub mod devices;
 pub mod directory;
 pub mod genesys;
 pub mod http;
+pub mod listing;
 pub mod openapi;
 pub mod rocketchat;
 pub mod streams;
@@ -158,8 +159,12 @@ impl App {
             .merge(symphony::routes())
             .merge(rocketchat::routes())
             .merge(genesys::routes())
-            .merge(devices::routes())
             .merge(openapi::routes())
+            // The dialects' answers are compressed; the devices' are small, and a WebSocket
+            // upgrade must not be.
+            .layer(http::compression())
+            .merge(devices::routes())
+            .route("/healthz", axum::routing::get(healthz))
             .with_state(self.clone())
             .layer(axum::middleware::from_fn(http::dialect_errors))
             .layer(axum::extract::DefaultBodyLimit::max(http::MAX_BODY))
@@ -189,4 +194,9 @@ impl App {
             demo::spawn_simulation(self.clone());
         }
     }
+}
+
+/// `GET /healthz`: 200 while the server answers at all (the baseline of the load benchmark).
+async fn healthz() -> &'static str {
+    "ok"
 }
