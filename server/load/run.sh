@@ -20,6 +20,7 @@ DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 STREAMS=${STREAMS:-10000}
+FANOUT_SIMULATE=${FANOUT_SIMULATE:-0}
 RATES=${RATES:-"100 1000"}
 DRIVE_SECONDS=${DRIVE_SECONDS:-10}
 PORT=${PORT:-28417}
@@ -42,16 +43,26 @@ cargo build --release -q -p presence-server --bin presence-server --example fano
 SERVER=target/release/presence-server
 FANOUT=target/release/examples/fanout
 WORK=$(mktemp -d)
+LOG=${LOG:-target/load-server.log}
 
-"$SERVER" --addr "$ADDR" --users "$USERS" >"$WORK/server.log" 2>&1 &
-PID=$!
+PID=
 trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
-for _ in $(seq 1 600); do
-    kill -0 $PID 2>/dev/null || { cat "$WORK/server.log" >&2; echo "the server did not start (PORT=$PORT taken?)" >&2; exit 1; }
-    curl -fsS "$BASE/healthz" >/dev/null 2>&1 && break
-    sleep 0.1
-done
-curl -fsS "$BASE/healthz" >/dev/null
+# start_server [ARGS...]: a fresh server on $ADDR, waited for.
+start_server() {
+    if [ -n "$PID" ]; then
+        kill "$PID" 2>/dev/null || true
+        wait "$PID" 2>/dev/null || true
+    fi
+    "$SERVER" --addr "$ADDR" --users "$USERS" "$@" >"$LOG" 2>&1 &
+    PID=$!
+    for _ in $(seq 1 600); do
+        kill -0 $PID 2>/dev/null || { cat "$LOG" >&2; echo "the server did not start (PORT=$PORT taken?)" >&2; exit 1; }
+        curl -fsS "$BASE/healthz" >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    curl -fsS "$BASE/healthz" >/dev/null
+}
+start_server
 
 read -r SYM_ID RC_ID GEN_ID <<<"$("$FANOUT" ids)"
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$PID/status"; }
@@ -103,6 +114,17 @@ echo "Rocket.Chat full list: $FULL_BYTES bytes; server rss $BEFORE KiB before it
 echo
 
 # The fan-out: $STREAMS streams; heartbeats while they are open; then each rate.
+if [ "$FANOUT_SIMULATE" = 0 ]; then
+    start_server --no-simulate
+    echo "fan-out server: fresh, no simulation; rss $(rss) KiB"
+    printf '| %-34s | %10s | %8s | %9s | %9s | %s |\n' route "req/s" "vs /healthz" p50 p99 "errors"
+    printf '| %-34s | %10s | %8s | %9s | %9s | %s |\n' --- ---: ---: ---: ---: ---
+    HEALTHZ_RPS=
+    run "/healthz" "$BASE/healthz"
+    run "heartbeat (no streams)" -s server/load/heartbeat.lua \
+        "$BASE/devices/v1/users/$SYM_ID/sessions/9/heartbeat"
+    echo
+fi
 first=1
 for RATE in $RATES; do
     HOLD=0
@@ -130,4 +152,8 @@ for RATE in $RATES; do
     echo
     first=0
 done
-echo "server rss at the end: $(rss) KiB, peak $(hwm) KiB, threads: $(threads)"
+if kill -0 $PID 2>/dev/null; then
+    echo "server rss at the end: $(rss) KiB, peak $(hwm) KiB, threads: $(threads)"
+else
+    wait $PID || echo "the server exited with status $?; its log: $LOG"
+fi

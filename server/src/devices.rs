@@ -18,7 +18,8 @@
 //! `version` per user.
 //!
 //! Each stream is one task awaiting its subscription (no thread waits for it): a change wakes
-//! it, it writes what is queued as one batch and flushes once. Streams are capped per account
+//! it, it writes what is queued as one batch and flushes once. A change's text is serialized
+//! once and shared by every stream that sends it. Streams are capped per account
 //! and in total ([`StreamLimits`](super::streams::StreamLimits)): past a cap the upgrade is
 //! refused with 429 (the account's) or 503 (the server's) and a message that says which. A
 //! client that reads slowly fills its subscription up to `capacity` events, then lags.
@@ -176,9 +177,13 @@ enum StreamEvent {
 }
 
 impl StreamEvent {
-    fn message(&self) -> Message {
+    fn text(&self) -> String {
         // Plain structs of numbers and strings always serialize.
-        Message::Text(serde_json::to_string(self).unwrap_or_default().into())
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    fn message(&self) -> Message {
+        Message::Text(self.text().into())
     }
 }
 
@@ -416,7 +421,10 @@ async fn send_batch(
         match event {
             Event::Change { user, presence } => {
                 let change = StreamEvent::Change(PresenceView::new(user, &presence));
-                socket.feed(change.message()).await?;
+                let text = app
+                    .streams
+                    .change_text(user, presence.version, || change.text());
+                socket.feed(Message::Text(text)).await?;
             }
             Event::Lagged { resume } => {
                 for message in resync(app, resume, filter) {

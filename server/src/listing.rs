@@ -4,12 +4,14 @@
 //! A list of 100,000 users is 7 MB of JSON; built whole per request (a `Vec` of rows, then a
 //! `String` of it) 64 concurrent requests held nearly half a GiB. [`streamed`] reads the store
 //! [`CHUNK_ROWS`] rows at a time and hands each chunk to hyper as soon as it is serialized, so a
-//! request holds one chunk. [`SharedAnswer`] keeps the last full serialization with the store's
-//! [`Cursor`] at which it was made: while the cursor has not moved, nothing changed, and every
-//! request gets the same bytes (a reference count, no copy).
+//! request holds one chunk. [`SharedAnswer`] makes a whole answer once for every request
+//! waiting for it, and keeps it with the store's [`Cursor`] at which it was made: while the
+//! cursor has not moved, nothing changed, and every request gets the same bytes (a reference
+//! count, no copy).
 
 use std::convert::Infallible;
 use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -20,7 +22,8 @@ use parking_lot::Mutex;
 use presence_store::{Cursor, Page, PageQuery};
 use serde::Serialize;
 
-use super::App;
+use super::http::own_error;
+use super::{App, Store};
 
 /// Rows read from the store and serialized per chunk of a streamed answer.
 pub const CHUNK_ROWS: usize = 1000;
@@ -96,58 +99,85 @@ pub fn pages<T>(
     })
 }
 
-/// One serialization of an answer shared by every request while the store does not change.
+/// One serialization of an answer shared by every request: the store's pages are read and
+/// serialized by one request at a time, and every request that arrived before that began gets
+/// its bytes (so does any later one while the store's cursor has not moved).
 #[derive(Debug, Default)]
 pub struct SharedAnswer {
-    /// The last answer made whole, and the store's cursor it was made at.
-    last: Mutex<Option<(Cursor, Bytes)>>,
-    /// Held by the one request making the answer anew.
-    making: Mutex<()>,
+    /// How many answers were begun: a request is served by one begun after it arrived.
+    begun: AtomicU64,
+    /// The last answer made.
+    last: Mutex<Option<Made>>,
+    /// Held by the one request making an answer; the others wait without a thread.
+    making: tokio::sync::Mutex<()>,
+}
+
+/// An answer made whole.
+#[derive(Debug)]
+struct Made {
+    /// Its number in [`SharedAnswer::begun`].
+    number: u64,
+    /// The store's cursor while it was made; `None` if the store changed meanwhile.
+    cursor: Option<Cursor>,
+    bytes: Bytes,
 }
 
 impl SharedAnswer {
-    /// The answer to a request at the store's cursor `now`: the shared bytes if they were made
-    /// at `now`; else, if no other request is making them, made whole here (and shared when the
-    /// store did not change meanwhile, as `at` tells); else streamed. So at most one request
-    /// holds a whole answer it made, and every other one chunk.
-    pub fn answer<I, T>(
+    /// The answer to a request now: `head`, the rows of `rows()`, `tail`, as one JSON body.
+    /// Made on the blocking pool by one request at a time; each made answer serves every
+    /// request that arrived before it was begun, so under any load one making is under way
+    /// and a whole answer exists at most twice (the last one and the one being made).
+    pub async fn answer<I, T>(
         &self,
-        now: Cursor,
-        at: impl FnOnce() -> Cursor,
+        store: &Store,
         head: &'static str,
-        rows: impl FnOnce() -> I,
+        rows: impl FnOnce() -> I + Send + 'static,
         tail: &'static str,
     ) -> Response
     where
-        T: Serialize + Send + 'static,
-        I: Iterator<Item = Vec<T>> + Send + 'static,
+        T: Serialize,
+        I: Iterator<Item = Vec<T>>,
     {
-        if let Some(bytes) = self.shared_at(&now) {
+        let arrived = self.begun.load(Ordering::Acquire);
+        if let Some(bytes) = self.made_since(arrived, store) {
             return json_response(Body::from(bytes));
         }
-        let Some(_making) = self.making.try_lock() else {
-            return streamed(head, rows(), tail);
+        let _making = self.making.lock().await;
+        if let Some(bytes) = self.made_since(arrived, store) {
+            return json_response(Body::from(bytes));
+        }
+        let number = self.begun.fetch_add(1, Ordering::AcqRel) + 1;
+        let start = store.cursor();
+        let make = move || {
+            let mut whole = BytesMut::new();
+            for chunk in chunks(head, rows(), tail) {
+                whole.extend_from_slice(&chunk);
+            }
+            whole.freeze()
         };
-        // Another request may have made it while this one waited for the lock.
-        if let Some(bytes) = self.shared_at(&now) {
-            return json_response(Body::from(bytes));
-        }
-        let mut whole = BytesMut::new();
-        for chunk in chunks(head, rows(), tail) {
-            whole.extend_from_slice(&chunk);
-        }
-        let whole = whole.freeze();
-        if at() == now {
-            *self.last.lock() = Some((now, whole.clone()));
-        }
-        json_response(Body::from(whole))
+        let Ok(bytes) = tokio::task::spawn_blocking(make).await else {
+            return own_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the answer could not be made",
+            );
+        };
+        let cursor = (store.cursor() == start).then_some(start);
+        *self.last.lock() = Some(Made {
+            number,
+            cursor,
+            bytes: bytes.clone(),
+        });
+        json_response(Body::from(bytes))
     }
 
-    fn shared_at(&self, now: &Cursor) -> Option<Bytes> {
-        match &*self.last.lock() {
-            Some((cursor, bytes)) if cursor == now => Some(bytes.clone()),
-            _ => None,
-        }
+    /// The last answer, if it was begun after `arrived` or the store has not changed since
+    /// it was made.
+    fn made_since(&self, arrived: u64, store: &Store) -> Option<Bytes> {
+        let last = self.last.lock();
+        let made = last.as_ref()?;
+        let fresh =
+            made.number > arrived || made.cursor.as_ref().is_some_and(|c| *c == store.cursor());
+        fresh.then(|| made.bytes.clone())
     }
 }
 

@@ -64,7 +64,7 @@ pub struct State {
     presence_broadcast_disabled: AtomicBool,
     /// Symphony id -> ms of the last `login`, for `users.getPresence`'s `lastLogin`.
     last_login: Mutex<HashMap<u64, u64>>,
-    /// The full list's last serialization, shared while the store does not change.
+    /// The full list's shared serialization.
     full_list: SharedAnswer,
 }
 
@@ -276,7 +276,7 @@ async fn users_presence(
             changed.collect()
         }
         (_, Some(wanted)) => not_offline_among(&app.store, wanted),
-        (_, None) => return full_list(&app),
+        (_, None) => return full_list(&app).await,
     };
     let full = false;
     ok(&UsersPresence {
@@ -302,24 +302,27 @@ fn symphony_ids(app: &App, rc_ids: &[String]) -> Vec<u64> {
     ids
 }
 
-/// Every directory user the store knows who is not offline, sorted by key, `full: true`: the
-/// shared serialization while the store has not changed since it was made, else written a
-/// chunk of users at a time (see [`listing`](super::listing)).
-fn full_list(app: &Arc<App>) -> Response {
+/// Every directory user the store knows who is not offline, sorted by key, `full: true`: one
+/// serialization shared by every request waiting for it, and by any later one while the store
+/// has not changed (see [`listing`](super::listing)).
+async fn full_list(app: &Arc<App>) -> Response {
     let rows = |app: &App, page: &Page<u64>| -> Vec<PresenceUser> {
         let users = page.items.iter();
         users
             .filter_map(|(id, p)| presence_user(app, *id, p))
             .collect()
     };
-    let pages = || listing::pages(Arc::clone(app), Bound::Unbounded, usize::MAX, false, rows);
-    app.rocketchat.full_list.answer(
-        app.store.cursor(),
-        || app.store.cursor(),
-        r#"{"users":["#,
-        pages,
-        r#"],"full":true,"success":true}"#,
-    )
+    let source = Arc::clone(app);
+    let pages = move || listing::pages(source, Bound::Unbounded, usize::MAX, false, rows);
+    app.rocketchat
+        .full_list
+        .answer(
+            &app.store,
+            r#"{"users":["#,
+            pages,
+            r#"],"full":true,"success":true}"#,
+        )
+        .await
 }
 
 /// The users among `ids` the store knows who are not offline, in `ids` order.

@@ -1,5 +1,6 @@
-//! Caps on live WebSocket streams, per account and in total, so that no caller can hold more of
-//! the server's sockets, tasks and subscriber queues than [`StreamLimits`] allows.
+//! What the WebSocket streams share: their caps, per account and in total, so that no caller
+//! can hold more of the server's sockets, tasks and subscriber queues than [`StreamLimits`]
+//! allows; and the text of each recent change, serialized once for every stream that sends it.
 //!
 //! Opening a stream takes a [`StreamPermit`] before the upgrade; dropping the permit (the
 //! stream's task ends) gives the place back. A stream costs the server a task, a subscriber of a
@@ -9,9 +10,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::extract::ws::Utf8Bytes;
 use parking_lot::Mutex;
 
 use super::accounts::Principal;
+
+/// Recent changes whose text is kept (a direct-mapped table: a newer change takes the slot).
+const TEXT_SLOTS: usize = 4096;
 
 /// How many streams may be open at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,11 +75,22 @@ impl std::fmt::Display for StreamRefusal {
     }
 }
 
-/// The open streams, counted per account.
-#[derive(Debug, Default)]
+/// A change's text: `(user, version, text)`.
+type ChangeText = (u64, u64, Utf8Bytes);
+
+/// The open streams, counted per account, and the texts of recent changes.
+#[derive(Debug)]
 pub struct Streams {
     limits: StreamLimits,
     open: Mutex<Open>,
+    /// Recent changes' texts.
+    texts: Box<[Mutex<Option<ChangeText>>]>,
+}
+
+impl Default for Streams {
+    fn default() -> Self {
+        Streams::new(StreamLimits::default())
+    }
 }
 
 #[derive(Debug, Default)]
@@ -89,7 +105,27 @@ impl Streams {
         Streams {
             limits,
             open: Mutex::default(),
+            texts: (0..TEXT_SLOTS).map(|_| Mutex::new(None)).collect(),
         }
+    }
+
+    /// The text of change `version` of `user`: made by `make` for the first stream that sends
+    /// it, shared (a reference count) with every other. A change is one `(user, version)`: a
+    /// user's version grows with each of its changes.
+    pub fn change_text(&self, user: u64, version: u64, make: impl FnOnce() -> String) -> Utf8Bytes {
+        let index = (user.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ version) as usize % TEXT_SLOTS;
+        let Some(slot) = self.texts.get(index) else {
+            return make().into();
+        };
+        let mut slot = slot.lock();
+        if let Some((u, v, text)) = &*slot {
+            if (*u, *v) == (user, version) {
+                return text.clone();
+            }
+        }
+        let text = Utf8Bytes::from(make());
+        *slot = Some((user, version, text.clone()));
+        text
     }
 
     /// The caps.
@@ -185,5 +221,22 @@ mod tests {
         drop(a1);
         assert_eq!(streams.open(), 2);
         let _a3 = streams.admit(&genesys("a")).unwrap();
+    }
+
+    #[test]
+    fn a_change_is_serialized_once_and_a_newer_one_anew() {
+        let streams = Streams::default();
+        let made = std::cell::Cell::new(0);
+        let text = |user, version| {
+            streams.change_text(user, version, || {
+                made.set(made.get() + 1);
+                format!("{user}@{version}")
+            })
+        };
+        assert_eq!(text(7, 1).as_str(), "7@1");
+        assert_eq!(text(7, 1).as_str(), "7@1");
+        assert_eq!(text(7, 2).as_str(), "7@2");
+        assert_eq!(text(8, 1).as_str(), "8@1");
+        assert_eq!(made.get(), 3);
     }
 }

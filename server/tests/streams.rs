@@ -11,49 +11,18 @@ use futures_util::{SinkExt, StreamExt};
 use presence_store::{Category, SetMode};
 use serde_json::Value;
 use server::app::streams::StreamLimits;
-use server::{TestServer, DEMO_GENESYS_TOKEN, DEMO_ROCKETCHAT_TOKEN};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use server::{
+    connect_stream, next_message, stream_request, Socket, TestServer, DEMO_GENESYS_TOKEN,
+    DEMO_ROCKETCHAT_TOKEN,
+};
 use tokio_tungstenite::tungstenite::Message;
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// How long a test waits for a message before it fails (a hang guard, not a timing assertion).
-const PATIENCE: Duration = Duration::from_secs(60);
-
-fn stream_request(
-    s: &TestServer,
-    token: &str,
-) -> tokio_tungstenite::tungstenite::handshake::client::Request {
-    let url = format!(
-        "{}/devices/v1/stream",
-        s.base.replacen("http://", "ws://", 1)
-    );
-    let mut request = url.into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("Authorization", format!("Bearer {token}").parse().unwrap());
-    request
-}
-
 async fn connect(s: &TestServer, token: &str) -> Socket {
-    let (socket, _) = tokio_tungstenite::connect_async(stream_request(s, token))
-        .await
-        .unwrap();
-    socket
+    connect_stream(s, token, "").await
 }
 
 async fn next(socket: &mut Socket) -> Value {
-    loop {
-        let message = tokio::time::timeout(PATIENCE, socket.next())
-            .await
-            .expect("a message in time")
-            .expect("the stream is open")
-            .unwrap();
-        if let Message::Text(text) = message {
-            return serde_json::from_str(&text).unwrap();
-        }
-    }
+    next_message(socket).await
 }
 
 #[test]
@@ -125,7 +94,7 @@ async fn streams_past_a_cap_are_refused_and_closed_ones_give_their_place_back() 
     let refused = |status: u16, phrase: &'static str, token: &'static str| {
         let s = &s;
         async move {
-            let error = tokio_tungstenite::connect_async(stream_request(s, token))
+            let error = tokio_tungstenite::connect_async(stream_request(s, token, ""))
                 .await
                 .unwrap_err();
             let tokio_tungstenite::tungstenite::Error::Http(response) = error else {
