@@ -266,8 +266,13 @@ async fn users_presence(
         });
     }
     let wanted = query.ids.as_deref().map(|ids| symphony_ids(&app, ids));
+    // A `from` older than the window is the full list: asking the store would make its full
+    // answer too, only to drop it.
+    let window = app.store.config().delta_window.as_millis();
+    let inside = |from: u64| u128::from(app.clock.now_ms().saturating_sub(from)) < window;
     let delta = query
         .from
+        .filter(|&from| inside(from))
         .map(|ms| app.store.changes_since(&Since::Time(ms)));
     let users: Vec<(u64, Presence)> = match (delta, &wanted) {
         (Some(delta), _) if !delta.full => {
