@@ -27,7 +27,9 @@ use tokio_tungstenite::tungstenite::Message;
 const DRIVEN_USERS: usize = 200;
 /// Streams opened at once while connecting.
 const CONNECTING: usize = 256;
-/// Heartbeats in flight at once while driving.
+/// What the drive flips each user between: categories the demo simulation does not impose.
+const CATEGORIES: [&str; 2] = ["OFF_WORK", "OUT_OF_OFFICE"];
+/// Sets in flight at once while driving.
 const IN_FLIGHT: usize = 64;
 
 #[derive(Clone, Debug)]
@@ -240,6 +242,22 @@ async fn main() -> Result<(), String> {
     // driven user between two categories the demo simulation does not impose.
     let client = reqwest::Client::new();
     let users: Vec<u64> = driven.iter().copied().collect();
+    // Each user's first set must differ from what it shows now (an earlier run may have left
+    // it at either category), so that every set is a visible change.
+    let mut flipped = Vec::with_capacity(users.len());
+    for user in &users {
+        let url = format!("http://{}/pod/v3/user/{user}/presence", args.addr);
+        let shown = match client
+            .get(url)
+            .header("sessionToken", &args.symphony_token)
+            .send()
+            .await
+        {
+            Ok(r) => r.json::<serde_json::Value>().await.unwrap_or_default(),
+            Err(_) => serde_json::Value::Null,
+        };
+        flipped.push(shown["category"] == CATEGORIES[0]);
+    }
     drive_start.store(now_ms(), Ordering::Relaxed);
     let made = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
@@ -254,12 +272,9 @@ async fn main() -> Result<(), String> {
         let Ok(permit) = Arc::clone(&flights).acquire_owned().await else {
             break;
         };
-        let user = users[i as usize % users.len()];
-        let category = if (i as usize / users.len()) % 2 == 0 {
-            "OFF_WORK"
-        } else {
-            "OUT_OF_OFFICE"
-        };
+        let n = i as usize % users.len();
+        let user = users[n];
+        let category = CATEGORIES[(i as usize / users.len() + usize::from(flipped[n])) % 2];
         let request = client
             .post(&url)
             .header("sessionToken", &args.symphony_token)
