@@ -1,27 +1,21 @@
 //! Following changes without polling the whole list: named feeds (Symphony's presence feeds),
-//! read up to N changes at a time, and push subscriptions over bounded channels.
+//! read up to N changes at a time. (Push subscriptions are in `subscription.rs`.)
 //!
-//! Both ride the change log. A feed is a cursor the store keeps for the client: each read
+//! A feed rides the change log: it is a cursor the store keeps for the client, and each read
 //! resumes exactly where the previous one stopped. A feed that falls behind what the log holds
 //! delivers the full list instead, in pages of at most the read's `max`, and then resumes
 //! exact reads from the cursor of its first page, so no change made during the pages is lost
-//! (the guarantee of paging, made for feeds). A subscription is fed by the writers
-//! themselves, under the shard lock, with a non-blocking send; when its channel is full it stops
-//! receiving and, once drained, yields one [`Event::Lagged`] whose cursor covers everything it
-//! missed. Invariant: `Subscriber::positions[s]` is at or before the first change of shard `s`
-//! that the subscriber has not been sent, so a delta from it loses nothing.
+//! (the guarantee of paging, made for feeds).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 use parking_lot::Mutex;
 
-use crate::{Cursor, Error, FullReason, Key, Presence};
+use crate::{Cursor, Error, FullReason, Presence};
 
 /// The name of a presence feed, written as 16 hex digits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -166,185 +160,5 @@ impl<K> Feeds<K> {
         self.feeds
             .lock()
             .retain(|_, f| now.saturating_sub(f.lock().last_read) < expiry);
-    }
-}
-
-/// What a [`Subscription`] receives.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub enum Event<K> {
-    /// A user's presence changed (or the user was removed: then it shows `Offline`).
-    Change {
-        /// The user.
-        user: K,
-        /// Its presence after the change.
-        presence: Presence,
-    },
-    /// The subscriber fell behind and changes were dropped: call
-    /// [`changes_since`](crate::PresenceStore::changes_since)`(Since::Cursor(resume))` to
-    /// catch up. Events keep coming after this one; some may repeat what the delta holds.
-    Lagged {
-        /// A cursor before every change this subscriber was not sent.
-        resume: Cursor,
-    },
-}
-
-/// What to subscribe to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SubscribeOptions<K> {
-    /// Events the channel holds before the subscriber lags (at least 1).
-    pub capacity: usize,
-    /// Only these users' changes, or every user's when `None`.
-    pub users: Option<Vec<K>>,
-}
-
-impl<K> Default for SubscribeOptions<K> {
-    fn default() -> Self {
-        SubscribeOptions {
-            capacity: 1024,
-            users: None,
-        }
-    }
-}
-
-/// The writers' side of a subscription, held by every shard.
-#[derive(Debug)]
-pub(crate) struct Subscriber<K> {
-    tx: Sender<Event<K>>,
-    users: Option<HashSet<K, ahash::RandomState>>,
-    /// Per shard, the sequence of the last change sent or passed over.
-    positions: Box<[AtomicU64]>,
-    lagged: AtomicBool,
-    closed: AtomicBool,
-    store: u64,
-}
-
-impl<K: Key> Subscriber<K> {
-    /// Offers one change of shard `shard` (called under that shard's lock).
-    pub(crate) fn offer(
-        &self,
-        shard: usize,
-        seq: u64,
-        user: &K,
-        presence: impl FnOnce() -> Presence,
-    ) {
-        if self.lagged.load(Ordering::Acquire) {
-            return;
-        }
-        if self.users.as_ref().is_none_or(|u| u.contains(user)) {
-            let event = Event::Change {
-                user: user.clone(),
-                presence: presence(),
-            };
-            match self.tx.try_send(event) {
-                Ok(()) => {}
-                Err(TrySendError::Full(_)) => {
-                    self.lagged.store(true, Ordering::Release);
-                    return;
-                }
-                Err(TrySendError::Disconnected(_)) => {
-                    self.closed.store(true, Ordering::Relaxed);
-                    return;
-                }
-            }
-        }
-        self.positions[shard].store(seq, Ordering::Release);
-    }
-
-    /// Starts offering shard `shard`'s changes after `seq`.
-    pub(crate) fn start_at(&self, shard: usize, seq: u64) {
-        self.positions[shard].store(seq, Ordering::Release);
-    }
-
-    pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Relaxed)
-    }
-}
-
-/// A live stream of presence changes. Dropping it unsubscribes.
-///
-/// Writers never block on it: a subscriber that falls `capacity` events behind receives one
-/// [`Event::Lagged`] once it has drained the rest, and resyncs from its cursor.
-#[derive(Debug)]
-pub struct Subscription<K> {
-    inner: Arc<Subscriber<K>>,
-    rx: Receiver<Event<K>>,
-}
-
-impl<K: Key> Subscription<K> {
-    /// Wires a subscription whose positions start at `start` (the store's cursor).
-    pub(crate) fn new(options: SubscribeOptions<K>, start: &Cursor) -> (Self, Arc<Subscriber<K>>) {
-        let (tx, rx) = crossbeam_channel::bounded(options.capacity.max(1));
-        let inner = Arc::new(Subscriber {
-            tx,
-            users: options.users.map(|u| u.into_iter().collect()),
-            positions: start.seqs.iter().map(|&s| AtomicU64::new(s)).collect(),
-            lagged: AtomicBool::new(false),
-            closed: AtomicBool::new(false),
-            store: start.store,
-        });
-        (
-            Subscription {
-                inner: Arc::clone(&inner),
-                rx,
-            },
-            inner,
-        )
-    }
-
-    /// The cursor up to which this subscriber has been sent every change (or passed over those
-    /// of users it does not follow). Page the users first, then subscribe: a delta from this
-    /// cursor fills the gap.
-    pub fn cursor(&self) -> Cursor {
-        Cursor {
-            store: self.inner.store,
-            seqs: self
-                .inner
-                .positions
-                .iter()
-                .map(|p| p.load(Ordering::Acquire))
-                .collect(),
-        }
-    }
-
-    /// The next event, waiting for one. `None` once the store is gone.
-    pub fn recv(&self) -> Option<Event<K>> {
-        if let Some(e) = self.try_recv() {
-            return Some(e);
-        }
-        self.rx.recv().ok()
-    }
-
-    /// The next event if one is ready.
-    pub fn try_recv(&self) -> Option<Event<K>> {
-        match self.rx.try_recv() {
-            Ok(e) => Some(e),
-            Err(TryRecvError::Empty) => self.take_lag(),
-            Err(TryRecvError::Disconnected) => None,
-        }
-    }
-
-    /// The next event, waiting at most `timeout`.
-    pub fn recv_timeout(&self, timeout: Duration) -> Option<Event<K>> {
-        if let Some(e) = self.try_recv() {
-            return Some(e);
-        }
-        self.rx.recv_timeout(timeout).ok()
-    }
-
-    /// Once drained after lagging: the `Lagged` event, and events flow again.
-    fn take_lag(&self) -> Option<Event<K>> {
-        if !self.inner.lagged.load(Ordering::Acquire) {
-            return None;
-        }
-        let resume = self.cursor();
-        self.inner.lagged.store(false, Ordering::Release);
-        Some(Event::Lagged { resume })
-    }
-}
-
-impl<K> Drop for Subscription<K> {
-    fn drop(&mut self) {
-        self.inner.closed.store(true, Ordering::Relaxed);
     }
 }

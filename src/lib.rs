@@ -91,9 +91,10 @@
 //! - **Feeds** ([`PresenceStore::create_feed`], [`read_feed`](PresenceStore::read_feed)):
 //!   Symphony's presence feeds, a cursor the store keeps per reader, read `max` users at a time
 //!   (a feed that fell behind the log gets the full list, `max` at a time, then resumes).
-//! - **Subscriptions** ([`PresenceStore::subscribe`]): a bounded channel per subscriber fed by
-//!   the writers without ever blocking them; a subscriber that falls behind gets one
-//!   [`Event::Lagged`] with the cursor to resync from.
+//! - **Subscriptions** ([`PresenceStore::subscribe`]): a queue per subscriber, bounded and grown
+//!   on demand, fed by the writers without ever blocking them, read from a thread or awaited
+//!   from a task on any runtime (a [`Subscription`] is a `futures_core::Stream`); a subscriber
+//!   that falls behind gets one [`Event::Lagged`] with the cursor to resync from.
 //! - **Status messages** ([`PresenceStore::set_message`]).
 //! - **Presence definitions** ([`PresenceStore::set_definition`]): Genesys' system presences
 //!   and organization definitions with localized labels, mapped to a [`Category`].
@@ -130,6 +131,7 @@ mod shard;
 mod snapshot;
 mod source;
 mod store;
+mod subscription;
 mod sync;
 mod table;
 #[cfg(feature = "serde")]
@@ -139,7 +141,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::StoreConfig;
 pub use definition::{Definition, DefinitionId, DefinitionUpdate, SystemPresence};
 pub use error::Error;
-pub use feed::{Event, FeedId, FeedRead, SubscribeOptions, Subscription};
+pub use feed::{FeedId, FeedRead};
 pub use log::{Cursor, Delta, FullReason, Since};
 pub use page::{Page, PageQuery};
 pub use presence::{resolve, Activity, Category, Presence, PresenceDetails, SetMode};
@@ -147,6 +149,7 @@ pub use presence::{resolve, Activity, Category, Presence, PresenceDetails, SetMo
 pub use snapshot::{SessionSnapshot, Snapshot, SourcePresenceSnapshot, UserSnapshot};
 pub use source::{Source, SourceId, SourceUpdate};
 pub use store::{Key, PresenceStore};
+pub use subscription::{Event, SubscribeOptions, SubscriberStats, Subscription};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -24,13 +24,13 @@ use std::sync::Arc;
 
 use ahash::RandomState;
 
-use crate::feed::Subscriber;
 use crate::log::{Entry, Log};
 use crate::page::Merge;
 use crate::presence::{Detail, PresenceDetails};
 use crate::session::{
     aggregate, Aging, MoreSessions, Session, Timeouts, Wheel, MAX_TIME, NOT_SCHEDULED,
 };
+use crate::subscription::{Subscriber, SubscriberStats, Subscribers};
 use crate::table::{SlotTable, MAX_SLOTS};
 use crate::{
     resolve, Activity, Category, Clock, DefinitionId, Error, Key, Presence, SetMode, SourceId,
@@ -242,7 +242,7 @@ pub(crate) struct Shard<K> {
     last_ts: u64,
     hasher: RandomState,
     /// Subscriptions offered every change of this shard.
-    subscribers: Vec<Arc<Subscriber<K>>>,
+    subscribers: Subscribers<K>,
     /// This shard's place in the store, by which subscriptions keep their positions.
     number: usize,
 }
@@ -265,7 +265,7 @@ impl<K: Key> Shard<K> {
             tombstones: 0,
             last_ts: 0,
             hasher,
-            subscribers: Vec::new(),
+            subscribers: Subscribers::default(),
             number,
         }
     }
@@ -981,22 +981,24 @@ impl<K: Key> Shard<K> {
     #[inline(never)]
     fn publish(&mut self, slot: u32, seq: u64) {
         let key = &self.records[slot as usize].key;
-        for sub in &self.subscribers {
-            sub.offer(self.number, seq, key, || self.presence(slot));
-        }
-        self.drop_closed_subscribers();
+        self.subscribers
+            .offer(self.number, seq, key, || self.presence(slot));
+        self.subscribers.drop_closed();
     }
 
     /// Adds a subscriber, which is then offered every change after the shard's current one.
     pub(crate) fn subscribe(&mut self, sub: Arc<Subscriber<K>>) {
-        sub.start_at(self.number, self.seq());
-        self.subscribers.push(sub);
+        let seq = self.seq();
+        self.subscribers.add(sub, self.number, seq);
     }
 
     pub(crate) fn drop_closed_subscribers(&mut self) {
-        if self.subscribers.iter().any(|s| s.is_closed()) {
-            self.subscribers.retain(|s| !s.is_closed());
-        }
+        self.subscribers.drop_closed();
+    }
+
+    /// Live and lagged subscribers (every subscriber is in every shard).
+    pub(crate) fn subscriber_stats(&self) -> SubscriberStats {
+        self.subscribers.stats()
     }
 
     /// Applies a heartbeat to one session, opening it if new; `true` if the session's

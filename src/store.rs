@@ -11,7 +11,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::config::ms;
 use crate::definition::Definitions;
-use crate::feed::{Feed, Feeds, FullPages, Subscription};
+use crate::feed::{Feed, Feeds, FullPages};
 use crate::page::Merge;
 use crate::session::Timeouts;
 use crate::shard::SourcePresence;
@@ -23,7 +23,8 @@ use crate::Snapshot;
 use crate::{
     Activity, Category, Clock, Cursor, Definition, DefinitionId, DefinitionUpdate, Delta, Error,
     FeedId, FeedRead, FullReason, Page, PageQuery, Presence, SetMode, Since, Source, SourceId,
-    SourceUpdate, StoreConfig, SubscribeOptions, SystemClock, SystemPresence,
+    SourceUpdate, StoreConfig, SubscribeOptions, SubscriberStats, Subscription, SystemClock,
+    SystemPresence,
 };
 
 /// What a store's key can be: `u64`, `i64`, `String`, or any ordered, hashable, shareable value.
@@ -714,10 +715,13 @@ impl<K: Key> PresenceStore<K> {
     }
 
     /// Subscribes to changes: every visible change after this call (of `options.users`, or of
-    /// everyone) arrives on the subscription. Writers never wait for it; see [`Subscription`].
-    /// With no subscription, writes pay one length check.
+    /// everyone) arrives on the subscription, to be received from a thread or awaited from a
+    /// task. Writers never wait for it; see [`Subscription`]. With no subscription, writes pay
+    /// one length check; with some, each change costs each subscriber a queue push.
     ///
-    /// Locks: each shard in turn, for writing. Cost: O(shards + users filtered on).
+    /// Locks: each shard in turn, for writing. Cost: O(shards + users filtered on); allocates
+    /// the subscriber (a few hundred bytes, whatever `options.capacity`: its queue grows only
+    /// as events wait).
     pub fn subscribe(&self, options: SubscribeOptions<K>) -> Subscription<K> {
         let start = self.cursor_of(std::iter::repeat_n(0, self.shards.len()));
         let (subscription, subscriber) = Subscription::new(options, &start);
@@ -725,6 +729,16 @@ impl<K: Key> PresenceStore<K> {
             shard.write().subscribe(Arc::clone(&subscriber));
         }
         subscription
+    }
+
+    /// How many subscriptions the store feeds, and how many of them lag.
+    ///
+    /// Locks: the first shard, for reading. Cost: O(subscribers), no allocation.
+    pub fn subscriber_stats(&self) -> SubscriberStats {
+        self.shards
+            .first()
+            .map(|shard| shard.read().subscriber_stats())
+            .unwrap_or_default()
     }
 
     /// The presence of one user, or `None` if unknown.

@@ -17,12 +17,15 @@
 //! `resume`), then live changes again; a change may arrive twice, so a client keeps the highest
 //! `version` per user.
 //!
-//! Each stream holds one subscription and one thread of tokio's blocking pool (512 by default)
-//! that waits on it; a stream stops within [`POLL`] of its socket closing.
+//! Each stream is one task awaiting its subscription (no thread waits for it): a change wakes
+//! it, it writes what is queued as one batch and flushes once. A change's text is serialized
+//! once and shared by every stream that sends it. Streams are capped per account
+//! and in total ([`StreamLimits`](super::streams::StreamLimits)): past a cap the upgrade is
+//! refused with 429 (the account's) or 503 (the server's) and a message that says which. A
+//! client that reads slowly fills its subscription up to `capacity` events, then lags.
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -32,11 +35,15 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::Router;
-use presence_store::{Activity, Category, Error, Event, Presence, Since, SubscribeOptions};
+use futures_util::SinkExt;
+use presence_store::{
+    Activity, Category, Cursor, Error, Event, Presence, Since, SubscribeOptions, Subscription,
+};
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
 
+use super::accounts::Principal;
 use super::http::{json, own_error};
+use super::streams::{StreamPermit, StreamRefusal};
 use super::App;
 
 /// The heartbeat route.
@@ -48,10 +55,13 @@ pub const STREAM: &str = "/devices/v1/stream";
 
 /// The most events a stream's subscription holds before the client lags.
 pub const MAX_CAPACITY: usize = 65_536;
-/// How long the stream's bridge waits for an event before it checks the socket is still open.
-const POLL: Duration = Duration::from_millis(200);
-/// Messages queued between the bridge and the socket; when full, the subscription fills and lags.
-const QUEUE: usize = 64;
+/// The most changes a stream writes before it flushes the socket and looks for a close.
+const BATCH: usize = 256;
+/// The socket's read buffer: a stream's client sends only pings and a close, so the default
+/// 128 KiB, allocated per socket, would be most of an idle stream's memory.
+const READ_BUFFER: usize = 4 * 1024;
+/// The largest message a stream's client may send.
+const MAX_INCOMING: usize = 4 * 1024;
 
 /// What a handler answers: a response, or a [`Refusal`].
 type Answer = Result<Response, Refusal>;
@@ -86,6 +96,17 @@ impl IntoResponse for Refusal {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
+    }
+}
+
+/// A stream over a cap: the account's is 429, the server's 503.
+impl From<StreamRefusal> for Refusal {
+    fn from(e: StreamRefusal) -> Refusal {
+        let status = match e {
+            StreamRefusal::AccountFull { .. } => StatusCode::TOO_MANY_REQUESTS,
+            StreamRefusal::ServerFull { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        Refusal::new(status, e.to_string())
     }
 }
 
@@ -160,6 +181,10 @@ impl StreamEvent {
         // Plain structs of numbers and strings always serialize.
         serde_json::to_string(self).unwrap_or_default()
     }
+
+    fn message(&self) -> Message {
+        Message::Text(self.text().into())
+    }
 }
 
 /// `POST .../heartbeat`: the session is alive, active or idle.
@@ -192,8 +217,9 @@ async fn disconnect(
     Ok(json(StatusCode::OK, &view))
 }
 
-/// Any token the server issued, as `Authorization: Bearer <token>`; else 401.
-fn authorize(app: &App, headers: &HeaderMap) -> Result<(), Refusal> {
+/// Any token the server issued, as `Authorization: Bearer <token>`, and whom it stands for;
+/// else 401.
+fn authorize(app: &App, headers: &HeaderMap) -> Result<Principal, Refusal> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -202,8 +228,10 @@ fn authorize(app: &App, headers: &HeaderMap) -> Result<(), Refusal> {
         .map(|(_, token)| token.trim());
     let message = match token {
         None => "missing Authorization: Bearer token",
-        Some(token) if app.tokens.principal(token).is_some() => return Ok(()),
-        Some(_) => "invalid or expired token",
+        Some(token) => match app.tokens.principal(token) {
+            Some(principal) => return Ok(principal),
+            None => "invalid or expired token",
+        },
     };
     Err(Refusal::new(StatusCode::UNAUTHORIZED, message))
 }
@@ -304,13 +332,18 @@ async fn stream(
     uri: Uri,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Answer {
-    authorize(&app, &headers)?;
+    let principal = authorize(&app, &headers)?;
     let query = Query::<StreamQuery>::try_from_uri(&uri)
         .map_err(|rejection| Refusal::bad_request(rejection.body_text()))?;
     let options = subscribe_options(&app, &query)?;
     let upgrade =
         upgrade.map_err(|rejection| Refusal::new(rejection.status(), rejection.body_text()))?;
-    Ok(upgrade.on_upgrade(move |socket| serve_stream(app, options, socket)))
+    let permit = app.streams.admit(&principal)?;
+    let upgrade = upgrade
+        .read_buffer_size(READ_BUFFER)
+        .max_message_size(MAX_INCOMING)
+        .max_frame_size(MAX_INCOMING);
+    Ok(upgrade.on_upgrade(move |socket| serve_stream(app, options, socket, permit)))
 }
 
 /// The subscription a stream's query asks for.
@@ -337,27 +370,28 @@ fn subscribe_options(app: &App, query: &StreamQuery) -> Result<SubscribeOptions<
     Ok(SubscribeOptions { capacity, users })
 }
 
-/// Subscribes, says hello, and pumps the subscription's events into the socket until it closes.
-async fn serve_stream(app: Arc<App>, options: SubscribeOptions<u64>, mut socket: WebSocket) {
+/// Subscribes, says hello, and writes the subscription's events to the socket until it closes.
+/// The task awaits the subscription and the socket together: it holds no thread while idle.
+async fn serve_stream(
+    app: Arc<App>,
+    options: SubscribeOptions<u64>,
+    mut socket: WebSocket,
+    _permit: StreamPermit,
+) {
     let filter: Option<HashSet<u64>> = options.users.as_ref().map(|u| u.iter().copied().collect());
-    let subscription = app.store.subscribe(options);
+    let mut subscription = app.store.subscribe(options);
     let hello = StreamEvent::Hello {
         cursor: subscription.cursor().to_string(),
     };
-    if socket
-        .send(Message::Text(hello.text().into()))
-        .await
-        .is_err()
-    {
+    if socket.send(hello.message()).await.is_err() {
         return;
     }
-    let (tx, mut rx) = mpsc::channel(QUEUE);
-    tokio::task::spawn_blocking(move || bridge(&app, &subscription, filter.as_ref(), &tx));
     loop {
         tokio::select! {
-            next = rx.recv() => {
-                let Some(text) = next else { break };
-                if socket.send(Message::Text(text.into())).await.is_err() {
+            event = subscription.recv_async() => {
+                let Some(event) = event else { break };
+                let sent = send_batch(&app, &mut socket, &mut subscription, event, filter.as_ref());
+                if sent.await.is_err() {
                     break;
                 }
             }
@@ -368,40 +402,48 @@ async fn serve_stream(app: Arc<App>, options: SubscribeOptions<u64>, mut socket:
             }
         }
     }
-    // Dropping `rx` here stops the bridge within `POLL`, which drops the subscription.
+    // Dropping the subscription unsubscribes; dropping the permit frees the stream's place.
 }
 
-/// Forwards a subscription's events (blocking) into the socket's queue until the queue closes.
-fn bridge(
+/// Writes `first` and the events already queued behind it (up to [`BATCH`]), then flushes
+/// once. While the socket is slow to take them, the subscription fills and, at its capacity,
+/// lags: the client then gets the `lagged` event and the changes it missed.
+async fn send_batch(
     app: &App,
-    subscription: &presence_store::Subscription<u64>,
+    socket: &mut WebSocket,
+    subscription: &mut Subscription<u64>,
+    first: Event<u64>,
     filter: Option<&HashSet<u64>>,
-    tx: &mpsc::Sender<String>,
-) {
-    while !tx.is_closed() {
-        let Some(event) = subscription.recv_timeout(POLL) else {
-            continue;
-        };
-        let messages = match event {
+) -> Result<(), axum::Error> {
+    let mut next = Some(first);
+    let mut sent = 0;
+    while let Some(event) = next {
+        match event {
             Event::Change { user, presence } => {
-                vec![StreamEvent::Change(PresenceView::new(user, &presence))]
+                let change = StreamEvent::Change(PresenceView::new(user, &presence));
+                let text = app
+                    .streams
+                    .change_text(user, presence.version, || change.text());
+                socket.feed(Message::Text(text)).await?;
             }
-            Event::Lagged { resume } => resync(app, resume, filter),
-        };
-        for message in messages {
-            if tx.blocking_send(message.text()).is_err() {
-                return;
+            Event::Lagged { resume } => {
+                for message in resync(app, resume, filter) {
+                    socket.feed(message.message()).await?;
+                }
             }
         }
+        sent += 1;
+        next = if sent < BATCH {
+            subscription.try_recv()
+        } else {
+            None
+        };
     }
+    socket.flush().await
 }
 
 /// After a lag: the `lagged` event, then every followed user changed since `resume`.
-fn resync(
-    app: &App,
-    resume: presence_store::Cursor,
-    filter: Option<&HashSet<u64>>,
-) -> Vec<StreamEvent> {
+fn resync(app: &App, resume: Cursor, filter: Option<&HashSet<u64>>) -> Vec<StreamEvent> {
     let lagged = StreamEvent::Lagged {
         resume: resume.to_string(),
     };

@@ -12,9 +12,24 @@ use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
+use tower_http::compression::predicate::{And, DefaultPredicate, Predicate, SizeAbove};
+use tower_http::compression::{CompressionLayer, CompressionLevel};
 
 /// The largest request body accepted (64 KiB); a larger one is 413.
 pub const MAX_BODY: usize = 64 * 1024;
+
+/// Bodies shorter than this go uncompressed: a single presence gains nothing from gzip.
+pub const MIN_COMPRESSED: u16 = 1024;
+
+/// gzip or brotli, whichever the client's `Accept-Encoding` prefers, for bodies of
+/// [`MIN_COMPRESSED`] bytes or more (a streamed body, of unknown length, included). At the
+/// fastest level: a 7 MB list of users still shrinks about tenfold, at a fraction of the CPU of
+/// the default levels.
+pub fn compression() -> CompressionLayer<And<DefaultPredicate, SizeAbove>> {
+    CompressionLayer::new()
+        .quality(CompressionLevel::Fastest)
+        .compress_when(DefaultPredicate::new().and(SizeAbove::new(MIN_COMPRESSED)))
+}
 
 /// The API a path belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

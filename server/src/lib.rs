@@ -23,8 +23,10 @@ pub mod devices;
 pub mod directory;
 pub mod genesys;
 pub mod http;
+pub mod listing;
 pub mod openapi;
 pub mod rocketchat;
+pub mod streams;
 pub mod symphony;
 
 use std::net::SocketAddr;
@@ -37,6 +39,7 @@ use presence_store::{Clock, PresenceStore, StoreConfig};
 
 use accounts::{Accounts, Tokens};
 use directory::Directory;
+use streams::{StreamLimits, Streams};
 
 /// The store the server serves: users keyed by their Symphony id (`u64`); the other dialects'
 /// ids map to it through the [`Directory`].
@@ -53,6 +56,8 @@ pub struct Options {
     pub simulate: bool,
     /// A JSON file of accounts; the demo accounts when `None`.
     pub accounts: Option<PathBuf>,
+    /// How many WebSocket streams may be open, per account and in total.
+    pub streams: StreamLimits,
 }
 
 impl Default for Options {
@@ -62,6 +67,7 @@ impl Default for Options {
             demo_users: 1000,
             simulate: true,
             accounts: None,
+            streams: StreamLimits::default(),
         }
     }
 }
@@ -119,6 +125,8 @@ pub struct App {
     pub genesys: genesys::State,
     /// The store's clock, for timestamps the server writes.
     pub clock: Arc<dyn Clock>,
+    /// The open WebSocket streams, against their caps.
+    pub streams: Arc<Streams>,
 }
 
 impl App {
@@ -141,6 +149,7 @@ impl App {
             rocketchat: rocketchat::State::default(),
             genesys: genesys::State::default(),
             clock,
+            streams: Arc::new(Streams::new(options.streams)),
         }))
     }
 
@@ -150,8 +159,12 @@ impl App {
             .merge(symphony::routes())
             .merge(rocketchat::routes())
             .merge(genesys::routes())
-            .merge(devices::routes())
             .merge(openapi::routes())
+            // The dialects' answers are compressed; the devices' are small, and a WebSocket
+            // upgrade must not be.
+            .layer(http::compression())
+            .merge(devices::routes())
+            .route("/healthz", axum::routing::get(healthz))
             .with_state(self.clone())
             .layer(axum::middleware::from_fn(http::dialect_errors))
             .layer(axum::extract::DefaultBodyLimit::max(http::MAX_BODY))
@@ -181,4 +194,9 @@ impl App {
             demo::spawn_simulation(self.clone());
         }
     }
+}
+
+/// `GET /healthz`: 200 while the server answers at all (the baseline of the load benchmark).
+async fn healthz() -> &'static str {
+    "ok"
 }

@@ -48,12 +48,13 @@ use presence_store::wire::rocketchat::{
     Success, UsersPresence, PRESENCE_BROADCAST_DISABLED,
 };
 use presence_store::wire::time::format_iso8601;
-use presence_store::{Category, PageQuery, Presence, SetMode, Since};
+use presence_store::{Category, Page, Presence, SetMode, Since};
 use serde::de::DeserializeOwned;
 
 use super::accounts::Principal;
 use super::directory::User;
 use super::http::json;
+use super::listing::{self, SharedAnswer};
 use super::{App, Store};
 
 /// This dialect's own server state: its one setting, and when each user last logged in.
@@ -63,6 +64,8 @@ pub struct State {
     presence_broadcast_disabled: AtomicBool,
     /// Symphony id -> ms of the last `login`, for `users.getPresence`'s `lastLogin`.
     last_login: Mutex<HashMap<u64, u64>>,
+    /// The full list's shared serialization.
+    full_list: SharedAnswer,
 }
 
 impl State {
@@ -263,18 +266,24 @@ async fn users_presence(
         });
     }
     let wanted = query.ids.as_deref().map(|ids| symphony_ids(&app, ids));
+    // A `from` older than the window is the full list: asking the store would make its full
+    // answer too, only to drop it.
+    let window = app.store.config().delta_window.as_millis();
+    let inside = |from: u64| u128::from(app.clock.now_ms().saturating_sub(from)) < window;
     let delta = query
         .from
+        .filter(|&from| inside(from))
         .map(|ms| app.store.changes_since(&Since::Time(ms)));
-    let (users, full) = match (delta, &wanted) {
+    let users: Vec<(u64, Presence)> = match (delta, &wanted) {
         (Some(delta), _) if !delta.full => {
             let changed = delta.users.into_iter().filter(|(id, _)| *id != caller.id);
             let changed = changed.filter(|(id, _)| wanted.as_ref().is_none_or(|w| w.contains(id)));
-            (changed.collect(), false)
+            changed.collect()
         }
-        (_, Some(wanted)) => (not_offline_among(&app.store, wanted), false),
-        (_, None) => (not_offline(&app.store), true),
+        (_, Some(wanted)) => not_offline_among(&app.store, wanted),
+        (_, None) => return full_list(&app).await,
     };
+    let full = false;
     ok(&UsersPresence {
         users: users
             .iter()
@@ -298,26 +307,27 @@ fn symphony_ids(app: &App, rc_ids: &[String]) -> Vec<u64> {
     ids
 }
 
-/// Every user the store knows who is not offline, sorted by key, read a page at a time.
-fn not_offline(store: &Store) -> Vec<(u64, Presence)> {
-    let limit = store.config().max_page;
-    let mut users = Vec::new();
-    let mut start = Bound::Unbounded;
-    loop {
-        let query = PageQuery {
-            start,
-            limit: Some(limit),
-            include_offline: false,
-        };
-        let Ok(page) = store.page(&query) else {
-            return users;
-        };
-        users.extend(page.items);
-        match page.next {
-            Some(next) => start = Bound::Included(next),
-            None => return users,
-        }
-    }
+/// Every directory user the store knows who is not offline, sorted by key, `full: true`: one
+/// serialization shared by every request waiting for it, and by any later one while the store
+/// has not changed (see [`listing`](super::listing)).
+async fn full_list(app: &Arc<App>) -> Response {
+    let rows = |app: &App, page: &Page<u64>| -> Vec<PresenceUser> {
+        let users = page.items.iter();
+        users
+            .filter_map(|(id, p)| presence_user(app, *id, p))
+            .collect()
+    };
+    let source = Arc::clone(app);
+    let pages = move || listing::pages(source, Bound::Unbounded, usize::MAX, false, rows);
+    app.rocketchat
+        .full_list
+        .answer(
+            &app.store,
+            r#"{"users":["#,
+            pages,
+            r#"],"full":true,"success":true}"#,
+        )
+        .await
 }
 
 /// The users among `ids` the store knows who are not offline, in `ids` order.

@@ -50,11 +50,12 @@ use presence_store::wire::symphony::{
     AllPresenceQuery, AuthenticateRequest, ErrorBody, SetPresenceQuery, StringId, Token, UserV2,
     V2Presence, V2PresenceStatus, V2UserPresence,
 };
-use presence_store::{Category, Error, FeedId, SetMode};
+use presence_store::{Category, Error, FeedId, Page, SetMode};
 use serde::Deserialize;
 
 use super::accounts::{Principal, SymphonyAccount, USER_PROVISIONING};
 use super::http::json;
+use super::listing::{self, CHUNK_ROWS};
 use super::App;
 
 /// Symphony's own policy; its sessions are in [`App::tokens`] and its feeds in the store.
@@ -325,15 +326,29 @@ async fn session_info(bot: Bot) -> Response {
     json(StatusCode::OK, &info)
 }
 
-/// `GET /pod/v2/users/presence`: one page of everyone the store knows, by id.
+/// `GET /pod/v2/users/presence`: one page of everyone the store knows, by id. A page over
+/// [`CHUNK_ROWS`] is read and written a chunk at a time, so a 5,000-row page never sits whole
+/// in memory; a smaller one is read at once and sent with its length.
 async fn all_presence(
     Shared(app): Shared<Arc<App>>,
     bot: Bot,
     params: Result<Query<AllPresenceQuery>, QueryRejection>,
 ) -> Reply {
     bot.require(USER_PROVISIONING)?;
-    let page = app.store.page(&query(params)?.page_query())?;
-    Ok(json(StatusCode::OK, &V2Presence::list(&page.items)))
+    let query = query(params)?.page_query();
+    let config = app.store.config();
+    let limit = query.limit.unwrap_or(config.default_page);
+    if limit <= CHUNK_ROWS {
+        let page = app.store.page(&query)?;
+        return Ok(json(StatusCode::OK, &V2Presence::list(&page.items)));
+    }
+    if limit > config.max_page {
+        let max = config.max_page;
+        return Err(Error::InvalidLimit { limit, max }.into());
+    }
+    let rows = |_: &App, page: &Page<u64>| V2Presence::list(&page.items);
+    let pages = listing::pages(app, query.start, limit, query.include_offline, rows);
+    Ok(listing::streamed("[", pages, "]"))
 }
 
 /// Ok for a pod user (a directory user or a service account), else 404.

@@ -8,22 +8,17 @@ mod server;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use presence_store::{Activity, Category, Cursor, SetMode, Since};
 use reqwest::Method;
 use serde_json::{json, Value};
 use server::{TestServer, DEMO_GENESYS_TOKEN, DEMO_ROCKETCHAT_TOKEN, DEMO_SYMPHONY_TOKEN};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+use server::{Socket, PATIENCE};
 
 /// Any issued token will do; the devices endpoints use the Genesys demo token.
 const TOKEN: &str = DEMO_GENESYS_TOKEN;
-/// How long a test waits for a WebSocket message before it fails (a hang guard, not a timing
-/// assertion).
-const PATIENCE: Duration = Duration::from_secs(20);
 
 fn user(s: &TestServer, n: usize) -> u64 {
     s.app.directory.users()[n].id
@@ -317,29 +312,11 @@ async fn every_error_has_the_servers_body_and_changes_nothing() {
 }
 
 async fn connect(s: &TestServer, query: &str) -> Socket {
-    let url = format!(
-        "{}/devices/v1/stream{query}",
-        s.base.replacen("http://", "ws://", 1)
-    );
-    let mut request = url.into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("Authorization", format!("Bearer {TOKEN}").parse().unwrap());
-    let (socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    socket
+    server::connect_stream(s, TOKEN, query).await
 }
 
 async fn next(socket: &mut Socket) -> Value {
-    loop {
-        let message = tokio::time::timeout(PATIENCE, socket.next())
-            .await
-            .expect("a message in time")
-            .expect("the stream is open")
-            .unwrap();
-        if let Message::Text(text) = message {
-            return serde_json::from_str(&text).unwrap();
-        }
-    }
+    server::next_message(socket).await
 }
 
 async fn hello(socket: &mut Socket) -> Cursor {

@@ -64,3 +64,52 @@ pub async fn start_with(options: app::Options) -> TestServer {
         client: reqwest::Client::new(),
     }
 }
+
+/// A WebSocket client of the server's stream.
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// How long a test waits for a WebSocket message before it fails (a hang guard, not a timing
+/// assertion).
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The upgrade request of `/devices/v1/stream{query}` with `token`.
+pub fn stream_request(
+    s: &TestServer,
+    token: &str,
+    query: &str,
+) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let url = format!(
+        "{}/devices/v1/stream{query}",
+        s.base.replacen("http://", "ws://", 1)
+    );
+    let mut request = url.into_client_request().expect("a stream URL");
+    let auth = format!("Bearer {token}").parse().expect("a header value");
+    request.headers_mut().insert("Authorization", auth);
+    request
+}
+
+/// Opens a stream with `token`.
+pub async fn connect_stream(s: &TestServer, token: &str, query: &str) -> Socket {
+    let request = stream_request(s, token, query);
+    let (socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("the stream opens");
+    socket
+}
+
+/// The stream's next text message, as JSON.
+pub async fn next_message(socket: &mut Socket) -> serde_json::Value {
+    use futures_util::StreamExt;
+    loop {
+        let message = tokio::time::timeout(PATIENCE, socket.next())
+            .await
+            .expect("a message in time")
+            .expect("the stream is open")
+            .expect("a message");
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
+            return serde_json::from_str(&text).expect("JSON");
+        }
+    }
+}
