@@ -3,13 +3,16 @@
 //!
 //! | prefix | dialect | auth |
 //! | --- | --- | --- |
-//! | `/pod`, `/login`, `/relay` | Symphony | `sessionToken` header (RS512 JWT login) |
+//! | `/pod`, `/login`, `/relay`, `/sessionauth` | Symphony | `sessionToken` header (RS512 JWT login) |
 //! | `/api/v1` | Rocket.Chat | `X-Auth-Token` + `X-User-Id` |
 //! | `/api/v2`, `/oauth` | Genesys Cloud | `Authorization: Bearer` (client credentials) |
 //! | `/devices` | the server's own | `Authorization: Bearer` (any issued token) |
 //!
-//! Every error a dialect's routes give (bad input, 401, 403, 404, 405, 413, 415) carries that
-//! dialect's error body; see [`http`].
+//! Every route passes [`authz::guard`], which authenticates the caller in the route's dialect
+//! and checks [`authz::TABLE`]; logins are throttled ([`throttle`]); tokens and ids come from
+//! the OS CSPRNG and are kept hashed ([`secret`], [`tokens`]). Every error a dialect's routes
+//! give (bad input, 401, 403, 404, 405, 413, 414, 415, 429, 431) carries that dialect's error
+//! body; see [`http`]. SECURITY.md at the repository root says what is protected and how.
 
 // Nothing from a request may panic the server.
 #![cfg_attr(
@@ -18,14 +21,20 @@
 )]
 
 pub mod accounts;
+pub mod authz;
 pub mod demo;
 pub mod devices;
 pub mod directory;
+pub mod feeds;
 pub mod genesys;
 pub mod http;
 pub mod openapi;
+pub mod policy;
 pub mod rocketchat;
+pub mod secret;
 pub mod symphony;
+pub mod throttle;
+pub mod tokens;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -35,8 +44,12 @@ use std::time::Duration;
 use axum::Router;
 use presence_store::{Clock, PresenceStore, StoreConfig};
 
-use accounts::{Accounts, Tokens};
+use accounts::Accounts;
 use directory::Directory;
+use feeds::Feeds;
+use policy::Policy;
+use throttle::Throttle;
+use tokens::Tokens;
 
 /// The store the server serves: users keyed by their Symphony id (`u64`); the other dialects'
 /// ids map to it through the [`Directory`].
@@ -53,6 +66,8 @@ pub struct Options {
     pub simulate: bool,
     /// A JSON file of accounts; the demo accounts when `None`.
     pub accounts: Option<PathBuf>,
+    /// Token lifetimes, caps and login throttling.
+    pub policy: Policy,
 }
 
 impl Default for Options {
@@ -62,6 +77,7 @@ impl Default for Options {
             demo_users: 1000,
             simulate: true,
             accounts: None,
+            policy: Policy::default(),
         }
     }
 }
@@ -111,6 +127,12 @@ pub struct App {
     pub accounts: Accounts,
     /// Issued tokens and whom they stand for.
     pub tokens: Tokens,
+    /// Token lifetimes, caps and login throttling.
+    pub policy: Policy,
+    /// The login and bad-token limiters.
+    pub throttle: Throttle,
+    /// Which account owns which presence feed.
+    pub feeds: Feeds,
     /// Symphony's own state.
     pub symphony: symphony::State,
     /// Rocket.Chat's own state (settings).
@@ -127,8 +149,20 @@ impl App {
         let directory = Directory::demo(options.demo_users);
         let accounts = match &options.accounts {
             Some(path) => Accounts::load(path)?,
-            None => Accounts::demo(&directory),
+            None => Accounts::demo(&directory).map_err(|e| e.to_string())?,
         };
+        App::with_accounts(options, directory, accounts, clock)
+    }
+
+    /// A server state for `options` with these `directory` and `accounts` (what [`App::new`]
+    /// loads), reading time from `clock`.
+    pub fn with_accounts(
+        options: &Options,
+        directory: Directory,
+        accounts: Accounts,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<App>, String> {
+        options.policy.validate()?;
         let tokens = Tokens::from_accounts(&accounts)?;
         let config = StoreConfig::default();
         let store = PresenceStore::with_clock(config, clock.clone());
@@ -137,6 +171,9 @@ impl App {
             directory,
             accounts,
             tokens,
+            policy: options.policy.clone(),
+            throttle: Throttle::new(&options.policy, clock.clone()),
+            feeds: Feeds::default(),
             symphony: symphony::State::default(),
             rocketchat: rocketchat::State::default(),
             genesys: genesys::State::default(),
@@ -152,8 +189,13 @@ impl App {
             .merge(genesys::routes())
             .merge(devices::routes())
             .merge(openapi::routes())
+            .route_layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                authz::guard,
+            ))
             .with_state(self.clone())
             .layer(axum::middleware::from_fn(http::dialect_errors))
+            .layer(axum::middleware::from_fn(http::request_limits))
             .layer(axum::extract::DefaultBodyLimit::max(http::MAX_BODY))
     }
 
@@ -163,7 +205,7 @@ impl App {
             "presence-store server on http://{addr} ({} users)\n",
             self.directory.len()
         );
-        out.push_str(&self.tokens.describe(addr, &self.directory));
+        out.push_str(&tokens::describe(&self.accounts, addr, &self.directory));
         out
     }
 
@@ -175,6 +217,8 @@ impl App {
             loop {
                 tick.tick().await;
                 app.store.sweep();
+                app.tokens.sweep(app.clock.now_ms());
+                app.throttle.sweep();
             }
         });
         if simulate {
