@@ -276,8 +276,25 @@ pub async fn guard(State(app): State<Arc<App>>, mut request: Request, next: Next
         .map(|p| p.as_str().to_owned())
         .unwrap_or_default();
     let Some(route) = route(request.method(), &path) else {
+        // axum runs a route layer for a method the path does not serve too: that is 405, with
+        // the methods the table lists; a served method missing from the table is refused.
         let dialect = Dialect::of(request.uri().path());
-        return dialect.error(StatusCode::FORBIDDEN, "this route has no authorization rule");
+        let allowed: Vec<&str> = ROUTES
+            .iter()
+            .filter(|r| r.path == path)
+            .flat_map(|r| {
+                if r.method == "GET" {
+                    vec!["GET", "HEAD"]
+                } else {
+                    vec![r.method]
+                }
+            })
+            .collect();
+        let mut response = dialect.error(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
+        if let Ok(allow) = HeaderValue::from_str(&allowed.join(",")) {
+            response.headers_mut().insert(header::ALLOW, allow);
+        }
+        return response;
     };
     if route.action == Action::Login {
         return next.run(request).await;

@@ -28,6 +28,9 @@ pub struct Policy {
     pub login_burst_per_address: u32,
     /// ... and then one per this many seconds (3).
     pub login_refill_secs_per_address: u64,
+    /// Requests with a token that does not exist one client address may send in a burst (50),
+    /// then one a second: guessing tokens is as slow as guessing passwords.
+    pub refused_tokens_burst_per_address: u32,
 }
 
 impl Default for Policy {
@@ -42,6 +45,7 @@ impl Default for Policy {
             login_refill_secs_per_account: 12,
             login_burst_per_address: 20,
             login_refill_secs_per_address: 3,
+            refused_tokens_burst_per_address: 50,
         }
     }
 }
@@ -70,6 +74,10 @@ impl Policy {
             (
                 "login_refill_secs_per_address",
                 self.login_refill_secs_per_address,
+            ),
+            (
+                "refused_tokens_burst_per_address",
+                u64::from(self.refused_tokens_burst_per_address),
             ),
         ];
         match positive.iter().find(|(_, v)| *v == 0) {

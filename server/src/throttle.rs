@@ -50,6 +50,7 @@ const MAX_KEY_LEN: usize = 128;
 pub struct Throttle {
     by_account: Limiter<(AccountDialect, String)>,
     by_address: Limiter<IpAddr>,
+    refused: Limiter<IpAddr>,
     clock: StoreClock,
 }
 
@@ -82,6 +83,11 @@ impl Throttle {
         Throttle {
             by_account: RateLimiter::new(account, DefaultKeyedStateStore::default(), clock.clone()),
             by_address: RateLimiter::new(address, DefaultKeyedStateStore::default(), clock.clone()),
+            refused: RateLimiter::new(
+                quota(policy.refused_tokens_burst_per_address, 1),
+                DefaultKeyedStateStore::default(),
+                clock.clone(),
+            ),
             clock,
         }
     }
@@ -104,7 +110,13 @@ impl Throttle {
 
     /// Counts a request whose token does not exist (or expired, or was revoked).
     pub fn refused_token(&self, address: Option<IpAddr>) -> Result<(), Duration> {
-        self.address(address)
+        match address {
+            Some(address) => self
+                .refused
+                .check_key(&address)
+                .map_err(|not_until| not_until.wait_time_from(self.clock.now())),
+            None => Ok(()),
+        }
     }
 
     fn address(&self, address: Option<IpAddr>) -> Result<(), Duration> {
@@ -121,11 +133,12 @@ impl Throttle {
     pub fn sweep(&self) {
         self.by_account.retain_recent();
         self.by_address.retain_recent();
+        self.refused.retain_recent();
     }
 
     /// Keys held (accounts and addresses).
     pub fn len(&self) -> usize {
-        self.by_account.len() + self.by_address.len()
+        self.by_account.len() + self.by_address.len() + self.refused.len()
     }
 
     /// Whether no key is held.

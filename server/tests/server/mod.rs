@@ -62,11 +62,19 @@ impl TestServer {
     }
 }
 
-/// Starts a server with `users` demo users and the demo accounts.
+/// Starts a server with `users` demo users and the demo accounts, its throttling out of reach
+/// (every request of a test comes from 127.0.0.1; `tests/security.rs` starts servers with the
+/// default policy to test throttling itself).
 pub async fn start(users: usize) -> TestServer {
     let options = app::Options {
         demo_users: users,
         simulate: false,
+        policy: app::policy::Policy {
+            login_burst_per_account: 1_000_000,
+            login_burst_per_address: 1_000_000,
+            refused_tokens_burst_per_address: 1_000_000,
+            ..app::policy::Policy::default()
+        },
         ..app::Options::default()
     };
     start_with(options).await
