@@ -41,8 +41,8 @@ use axum::Router;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use presence_store::wire::genesys::PresenceSettings;
 use presence_store::{
-    Activity, Category, Cursor, Definition, ManualClock, PageQuery, Presence, SetMode,
-    Since, Source, SourceId, SystemPresence,
+    Activity, Category, Cursor, Definition, ManualClock, PageQuery, Presence, SetMode, Since,
+    Source, SourceId, SystemPresence,
 };
 use serde_json::Value;
 use tower::ServiceExt;

@@ -97,7 +97,7 @@ pub enum Action {
 }
 
 use Kind::{
-    Bot, GenesysClient as Client, Gateway, Provisioner as Prov, RocketChatAdmin as RcAdmin,
+    Bot, Gateway, GenesysClient as Client, Provisioner as Prov, RocketChatAdmin as RcAdmin,
     RocketChatUser as RcUser,
 };
 
@@ -181,7 +181,12 @@ pub const ROUTES: &[Route] = &[
     r("POST", "/api/v2/presence/definitions", G, A::WriteOrg),
     r("GET", "/api/v2/presence/definitions/{id}", G, A::ReadOrg),
     r("PUT", "/api/v2/presence/definitions/{id}", G, A::WriteOrg),
-    r("DELETE", "/api/v2/presence/definitions/{id}", G, A::WriteOrg),
+    r(
+        "DELETE",
+        "/api/v2/presence/definitions/{id}",
+        G,
+        A::WriteOrg,
+    ),
     r("GET", "/api/v2/presencedefinitions", G, A::ReadOrg),
     r("POST", "/api/v2/presencedefinitions", G, A::WriteOrg),
     r("GET", "/api/v2/presencedefinitions/{id}", G, A::ReadOrg),
@@ -192,17 +197,52 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/api/v2/presence/sources/{id}", G, A::ReadOrg),
     r("PUT", "/api/v2/presence/sources/{id}", G, A::WriteOrg),
     r("DELETE", "/api/v2/presence/sources/{id}", G, A::WriteOrg),
-    r("GET", "/api/v2/presence/users/{user}/primarysource", G, A::ReadUser),
-    r("PUT", "/api/v2/presence/users/{user}/primarysource", G, A::WriteAnyone),
+    r(
+        "GET",
+        "/api/v2/presence/users/{user}/primarysource",
+        G,
+        A::ReadUser,
+    ),
+    r(
+        "PUT",
+        "/api/v2/presence/users/{user}/primarysource",
+        G,
+        A::WriteAnyone,
+    ),
     r("GET", "/api/v2/presence/settings", G, A::ReadOrg),
     r("PUT", "/api/v2/presence/settings", G, A::WriteOrg),
-    r("GET", "/api/v2/users/{user}/presences/{source}", G, A::ReadUser),
-    r("PATCH", "/api/v2/users/{user}/presences/{source}", G, A::WriteAnyone),
-    r("GET", "/api/v2/users/presences/{source}/bulk", G, A::ReadUser),
+    r(
+        "GET",
+        "/api/v2/users/{user}/presences/{source}",
+        G,
+        A::ReadUser,
+    ),
+    r(
+        "PATCH",
+        "/api/v2/users/{user}/presences/{source}",
+        G,
+        A::WriteAnyone,
+    ),
+    r(
+        "GET",
+        "/api/v2/users/presences/{source}/bulk",
+        G,
+        A::ReadUser,
+    ),
     r("GET", "/api/v2/users/presences/bulk", G, A::ReadUser),
     r("PUT", "/api/v2/users/presences/bulk", G, A::WriteAnyone),
-    r("POST", "/devices/v1/users/{userId}/sessions/{sessionId}/heartbeat", O, A::Devices),
-    r("DELETE", "/devices/v1/users/{userId}/sessions/{sessionId}", O, A::Devices),
+    r(
+        "POST",
+        "/devices/v1/users/{userId}/sessions/{sessionId}/heartbeat",
+        O,
+        A::Devices,
+    ),
+    r(
+        "DELETE",
+        "/devices/v1/users/{userId}/sessions/{sessionId}",
+        O,
+        A::Devices,
+    ),
     r("GET", "/devices/v1/stream", O, A::Stream),
     r("GET", "/openapi.json", O, A::Login),
 ];
@@ -214,9 +254,7 @@ pub fn route(method: &Method, path: &str) -> Option<&'static Route> {
     } else {
         method.as_str()
     };
-    ROUTES
-        .iter()
-        .find(|r| r.method == method && r.path == path)
+    ROUTES.iter().find(|r| r.method == method && r.path == path)
 }
 
 /// The authenticated caller of a route, which the guard hands to its handler.

@@ -235,9 +235,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
 
     /// The client the guard authenticated.
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
-        match authz::Caller::from_request_parts(parts, state).await?.principal {
+        match authz::Caller::from_request_parts(parts, state)
+            .await?
+            .principal
+        {
             Principal::Genesys { .. } => Ok(Client),
-            _ => Err(error(StatusCode::UNAUTHORIZED, "Invalid login credentials.")),
+            _ => Err(error(
+                StatusCode::UNAUTHORIZED,
+                "Invalid login credentials.",
+            )),
         }
     }
 }
@@ -391,7 +397,10 @@ async fn token(
     let credentials =
         basic_credentials(&headers).or_else(|| form.client_id.zip(form.client_secret));
     let (client_id, sent_secret) = credentials.unwrap_or_default();
-    if let Err(wait) = app.throttle.login(AccountDialect::Genesys, &client_id, address) {
+    if let Err(wait) = app
+        .throttle
+        .login(AccountDialect::Genesys, &client_id, address)
+    {
         let mut response = too_many(Dialect::Genesys, wait);
         let retry = response.headers_mut().remove(header::RETRY_AFTER);
         let message = format!(

@@ -88,7 +88,10 @@ pub fn json(status: StatusCode, body: &impl serde::Serialize) -> Response {
 /// limits, or not HTTP at all, hyper answers itself with an empty body: see SECURITY.md.)
 pub async fn request_limits(request: Request, next: Next) -> Response {
     let dialect = Dialect::of(request.uri().path());
-    let target = request.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |pq| pq.as_str().len());
     if target > MAX_URI {
         let message = format!("the request target is {target} bytes, over {MAX_URI}");
         return dialect.error(StatusCode::URI_TOO_LONG, &message);
@@ -136,7 +139,10 @@ pub async fn json_body<T: DeserializeOwned, S: Send + Sync>(
 }
 
 /// [`json_body`]'s parsing, for a body already read.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8], shape: Shape) -> Result<T, (StatusCode, String)> {
+pub fn parse_json<T: DeserializeOwned>(
+    bytes: &[u8],
+    shape: Shape,
+) -> Result<T, (StatusCode, String)> {
     let bad = |message: String| (StatusCode::BAD_REQUEST, message);
     let value: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|e| bad(format!("the body is not JSON: {e}")))?;
@@ -223,11 +229,21 @@ mod tests {
             #[allow(dead_code)]
             b: String,
         }
-        let status = |body: &str, shape| parse_json::<Pair>(body.as_bytes(), shape).map_err(|e| e.0);
+        let status =
+            |body: &str, shape| parse_json::<Pair>(body.as_bytes(), shape).map_err(|e| e.0);
         assert!(status(r#"{"a":1,"b":"x"}"#, Shape::Object).is_ok());
-        assert_eq!(status(r#"[1,"x"]"#, Shape::Object).unwrap_err(), StatusCode::BAD_REQUEST);
-        assert_eq!(status("1", Shape::Object).unwrap_err(), StatusCode::BAD_REQUEST);
-        assert_eq!(status("{", Shape::Object).unwrap_err(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            status(r#"[1,"x"]"#, Shape::Object).unwrap_err(),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            status("1", Shape::Object).unwrap_err(),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            status("{", Shape::Object).unwrap_err(),
+            StatusCode::BAD_REQUEST
+        );
         assert!(parse_json::<Vec<u8>>(b"[1]", Shape::Array).is_ok());
         assert!(parse_json::<Vec<u8>>(b"{}", Shape::Array).is_err());
     }

@@ -203,7 +203,10 @@ async fn login(
             "`user` (or `username`) and `password` are required",
         );
     };
-    if let Err(wait) = app.throttle.login(AccountDialect::RocketChat, name, address) {
+    if let Err(wait) = app
+        .throttle
+        .login(AccountDialect::RocketChat, name, address)
+    {
         return too_many(Dialect::RocketChat, wait);
     }
     let account = app.accounts.rocketchat.iter().find(|a| a.username == name);

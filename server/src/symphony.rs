@@ -312,7 +312,10 @@ fn login(
 ) -> Reply {
     let jwt = request?.0.token;
     let subject = claims(&jwt, None).map(|c| c.sub).unwrap_or_default();
-    if let Err(wait) = app.throttle.login(AccountDialect::Symphony, &subject, address) {
+    if let Err(wait) = app
+        .throttle
+        .login(AccountDialect::Symphony, &subject, address)
+    {
         return Ok(too_many(super::http::Dialect::Symphony, wait));
     }
     let account = authenticate(app, &jwt)?;
@@ -458,7 +461,10 @@ async fn set_user_presence(
 /// 404 for a feed id the caller does not own (or that does not exist: the two look the same).
 fn no_feed(id: &str) -> Failure {
     let id: String = id.chars().take(64).collect();
-    Failure::new(StatusCode::NOT_FOUND, format!("presence feed {id:?} not found"))
+    Failure::new(
+        StatusCode::NOT_FOUND,
+        format!("presence feed {id:?} not found"),
+    )
 }
 
 /// `POST /pod/v1/presence/feed/create`: a feed starting now, owned by the caller.

@@ -172,7 +172,9 @@ mod tests {
         for _ in 0..5 {
             throttle.login(AccountDialect::Genesys, "c", ip).unwrap();
         }
-        let wait = throttle.login(AccountDialect::Genesys, "c", ip).unwrap_err();
+        let wait = throttle
+            .login(AccountDialect::Genesys, "c", ip)
+            .unwrap_err();
         assert!(wait > Duration::ZERO && wait <= Duration::from_secs(12));
         // Another account from the same address still passes, until the address's quota.
         throttle.login(AccountDialect::Genesys, "d", ip).unwrap();

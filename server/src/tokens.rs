@@ -134,13 +134,15 @@ impl Principal {
                 .map(|c| Principal::Genesys {
                     client_id: c.client_id.clone(),
                 }),
-            AccountDialect::Gateway => accounts
-                .gateways
-                .iter()
-                .find(|g| g.name == account)
-                .map(|g| Principal::Gateway {
-                    name: g.name.clone(),
-                }),
+            AccountDialect::Gateway => {
+                accounts
+                    .gateways
+                    .iter()
+                    .find(|g| g.name == account)
+                    .map(|g| Principal::Gateway {
+                        name: g.name.clone(),
+                    })
+            }
         }
     }
 }
@@ -188,7 +190,10 @@ struct Table {
 impl Table {
     fn remove(&mut self, digest: &Digest) -> Option<Entry> {
         let entry = self.live.remove(digest)?;
-        let key = (entry.principal.dialect(), entry.principal.account().to_owned());
+        let key = (
+            entry.principal.dialect(),
+            entry.principal.account().to_owned(),
+        );
         if let Some(queue) = self.by_account.get_mut(&key) {
             queue.retain(|d| d != digest);
             if queue.is_empty() {
@@ -268,7 +273,13 @@ impl Tokens {
         let key = (principal.dialect(), principal.account().to_owned());
         let expires_at = now_ms.saturating_add(lifetime.as_millis() as u64);
         let mut table = self.table.write();
-        let mine: Vec<Digest> = table.by_account.get(&key).into_iter().flatten().copied().collect();
+        let mine: Vec<Digest> = table
+            .by_account
+            .get(&key)
+            .into_iter()
+            .flatten()
+            .copied()
+            .collect();
         for old in &mine {
             if table.live.get(old).is_some_and(|e| expired(e, now_ms)) {
                 table.remove(old);
@@ -456,8 +467,12 @@ mod tests {
             .map(|i| tokens.issue(genesys("c"), HOUR, i, 3).unwrap().token)
             .collect();
         assert_eq!(tokens.len(), 3);
-        assert!(issued[..7].iter().all(|t| tokens.principal(t, 10).is_none()));
-        assert!(issued[7..].iter().all(|t| tokens.principal(t, 10).is_some()));
+        assert!(issued[..7]
+            .iter()
+            .all(|t| tokens.principal(t, 10).is_none()));
+        assert!(issued[7..]
+            .iter()
+            .all(|t| tokens.principal(t, 10).is_some()));
         tokens.issue(genesys("other"), HOUR, 10, 3).unwrap();
         assert_eq!(tokens.len(), 4);
     }

@@ -12,7 +12,9 @@ use futures_util::{SinkExt, StreamExt};
 use presence_store::{Activity, Category, Cursor, SetMode, Since};
 use reqwest::Method;
 use serde_json::{json, Value};
-use server::{TestServer, DEMO_GATEWAY_TOKEN, DEMO_GENESYS_TOKEN, DEMO_ROCKETCHAT_TOKEN, DEMO_SYMPHONY_TOKEN};
+use server::{
+    TestServer, DEMO_GATEWAY_TOKEN, DEMO_GENESYS_TOKEN, DEMO_ROCKETCHAT_TOKEN, DEMO_SYMPHONY_TOKEN,
+};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 

@@ -293,7 +293,10 @@ async fn definitions_are_created_listed_updated_and_deleted() {
     assert_eq!(status, 204);
     // A soft delete: retired, so no longer among the active ones, but still readable.
     let (status, body) = get(&s, &path).await;
-    assert_eq!((status.as_u16(), body["deactivated"].as_bool()), (200, Some(true)));
+    assert_eq!(
+        (status.as_u16(), body["deactivated"].as_bool()),
+        (200, Some(true))
+    );
     let active = get(&s, "/api/v2/presence/definitions").await.1;
     assert!(!active.to_string().contains(body["id"].as_str().unwrap()));
 }
@@ -413,7 +416,10 @@ async fn the_older_definitions_api_pages_and_edits() {
     assert_eq!(call(&s, Method::DELETE, &path, None).await.0, 204);
     // Deleting is a soft delete (seed 004's `deleted`): still readable, listed as deleted.
     let (status, body) = get(&s, &path).await;
-    assert_eq!((status.as_u16(), body["deactivated"].as_bool()), (200, Some(true)));
+    assert_eq!(
+        (status.as_u16(), body["deactivated"].as_bool()),
+        (200, Some(true))
+    );
     assert_eq!(
         get(&s, "/api/v2/presencedefinitions?deleted=TRUE").await.1["total"],
         1

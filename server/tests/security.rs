@@ -33,7 +33,10 @@ struct Snapshot {
 fn snapshot(s: &TestServer, since: &Cursor) -> Snapshot {
     let store = &s.app.store;
     Snapshot {
-        changed: store.changes_since(&Since::Cursor(since.clone())).users.len(),
+        changed: store
+            .changes_since(&Since::Cursor(since.clone()))
+            .users
+            .len(),
         len: store.len(),
         definitions: format!("{:?}", store.definitions(true)),
         sources: format!("{:?}", store.sources()),
@@ -90,7 +93,10 @@ fn credentials(
             let rc_id = principal
                 .and_then(Principal::own_user)
                 .and_then(|id| s.app.directory.get(id))
-                .map_or_else(|| s.app.directory.users()[0].rc_id.clone(), |u| u.rc_id.clone());
+                .map_or_else(
+                    || s.app.directory.users()[0].rc_id.clone(),
+                    |u| u.rc_id.clone(),
+                );
             vec![("x-auth-token", token.to_owned()), ("x-user-id", rc_id)]
         }
         Dialect::Genesys | Dialect::Own => vec![("authorization", format!("Bearer {token}"))],
@@ -135,13 +141,16 @@ fn fill(s: &TestServer, path: &str) -> String {
         .replace("{sessionId}", "1")
         .replace("{user}", &target.genesys_id)
         .replace("{source}", "PURECLOUD")
-        .replace("{id}", if path.contains("settings") {
-            "Presence_broadcast_disabled"
-        } else if path.contains("feed") {
-            "AAAAAAAAAAAAAAAAAAAAAA"
-        } else {
-            "AVAILABLE"
-        })
+        .replace(
+            "{id}",
+            if path.contains("settings") {
+                "Presence_broadcast_disabled"
+            } else if path.contains("feed") {
+                "AAAAAAAAAAAAAAAAAAAAAA"
+            } else {
+                "AVAILABLE"
+            },
+        )
 }
 
 /// What `who` must get on a route of `dialect` taking `action`: `Some(status)` for a refusal,
@@ -249,7 +258,10 @@ async fn tokens_live_their_lifetime_and_logouts_revoke_them() {
     assert_eq!(send(systempresences(&token)).await.0, 200);
     s.clock.advance(Duration::from_secs(1));
     assert_eq!(send(systempresences(&token)).await.0, 401);
-    assert_eq!(s.app.tokens.sweep(presence_store::Clock::now_ms(&*s.clock)), 1);
+    assert_eq!(
+        s.app.tokens.sweep(presence_store::Clock::now_ms(&*s.clock)),
+        1
+    );
 
     // Genesys' DELETE /api/v2/tokens/me revokes the caller's token.
     let t = issue(&s, principal(&s, Kind::GenesysClient));
@@ -259,13 +271,22 @@ async fn tokens_live_their_lifetime_and_logouts_revoke_them() {
 
     // Symphony's logout.
     let t = issue(&s, principal(&s, Kind::Provisioner));
-    let r = s.client.post(s.url("/sessionauth/v1/logout")).header("sessionToken", &t);
+    let r = s
+        .client
+        .post(s.url("/sessionauth/v1/logout"))
+        .header("sessionToken", &t);
     assert_eq!(send(r).await.0, 200);
-    let r = s.client.get(s.url("/pod/v2/sessioninfo")).header("sessionToken", &t);
+    let r = s
+        .client
+        .get(s.url("/pod/v2/sessioninfo"))
+        .header("sessionToken", &t);
     assert_eq!(send(r).await.0, 401);
 
     // A token issued in advance, revoked, stays revoked in the export.
-    let r = s.client.delete(s.url("/api/v2/tokens/me")).bearer_auth(DEMO_GENESYS_TOKEN);
+    let r = s
+        .client
+        .delete(s.url("/api/v2/tokens/me"))
+        .bearer_auth(DEMO_GENESYS_TOKEN);
     assert_eq!(send(r).await.0, 204);
     assert_eq!(send(systempresences(DEMO_GENESYS_TOKEN)).await.0, 401);
     assert_eq!(s.app.tokens.revocations().revoked.len(), 1);
@@ -314,7 +335,11 @@ async fn logins_are_throttled_even_for_the_right_secret_until_the_window_passes(
     }
     let r = token("demo-secret").send().await.unwrap();
     assert_eq!(r.status(), 429);
-    let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "too_many_requests", "{body}");
     assert!(retry >= 1);
@@ -333,7 +358,9 @@ async fn logins_are_throttled_even_for_the_right_secret_until_the_window_passes(
     let (status, body) = send(login("demo-password")).await;
     assert_eq!(status, 429);
     assert_error_body(Dialect::RocketChat, 429, &body, "RC login");
-    s.clock.advance(Duration::from_secs(Policy::default().login_refill_secs_per_account));
+    s.clock.advance(Duration::from_secs(
+        Policy::default().login_refill_secs_per_account,
+    ));
     assert_eq!(send(login("demo-password")).await.0, 200);
 }
 
@@ -368,7 +395,9 @@ async fn a_feed_belongs_to_its_creator_and_feeds_are_capped_per_account() {
         },
     );
     let post = |token: &str, path: &str| {
-        s.client.post(s.url(path)).header("sessionToken", token.to_owned())
+        s.client
+            .post(s.url(path))
+            .header("sessionToken", token.to_owned())
     };
     let (status, body) = send(post(&mine, "/pod/v1/presence/feed/create")).await;
     assert_eq!(status, 200);
@@ -386,22 +415,32 @@ async fn a_feed_belongs_to_its_creator_and_feeds_are_capped_per_account() {
 
     let cap = Policy::default().max_feeds_per_account;
     for _ in 1..cap {
-        assert_eq!(send(post(&mine, "/pod/v1/presence/feed/create")).await.0, 200);
+        assert_eq!(
+            send(post(&mine, "/pod/v1/presence/feed/create")).await.0,
+            200
+        );
     }
     let (status, body) = send(post(&mine, "/pod/v1/presence/feed/create")).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(s.app.feeds.len(), cap);
-    assert_eq!(send(post(&other, "/pod/v1/presence/feed/create")).await.0, 200);
+    assert_eq!(
+        send(post(&other, "/pod/v1/presence/feed/create")).await.0,
+        200
+    );
 }
 
 #[tokio::test]
 async fn the_stream_carries_only_what_the_callers_dialect_shows() {
-    use presence_server::authz::{StreamView, stream_view, Caller};
+    use presence_server::authz::{stream_view, Caller, StreamView};
     use presence_store::{Activity, Category, SetMode};
     let s = server::start(4).await;
     let user = s.app.directory.users()[0].id;
     s.app.store.heartbeat(&user, 1, Activity::Idle).unwrap();
-    let p = s.app.store.set(&user, Category::Busy, SetMode::Soft).unwrap();
+    let p = s
+        .app
+        .store
+        .set(&user, Category::Busy, SetMode::Soft)
+        .unwrap();
     let caller = |kind| Caller {
         principal: principal(&s, kind),
         token: String::new(),
@@ -414,7 +453,11 @@ async fn the_stream_carries_only_what_the_callers_dialect_shows() {
     let fields = |v: StreamView| serde_json::to_value(v.change(user, &p)).unwrap();
     let rc = fields(StreamView::RocketChat);
     assert_eq!(rc["status"], "busy");
-    assert!(rc.get("activity").is_none() && rc.get("requested").is_none() && rc.get("category").is_none());
+    assert!(
+        rc.get("activity").is_none()
+            && rc.get("requested").is_none()
+            && rc.get("category").is_none()
+    );
     let sym = fields(StreamView::Symphony);
     assert_eq!(sym["category"], "BUSY");
     assert!(sym.get("activity").is_none() && sym.get("requested").is_none());
@@ -435,8 +478,16 @@ async fn ids_out_of_symphonys_range_and_builtins_are_refused() {
             .header("sessionToken", server::DEMO_SYMPHONY_TOKEN)
     };
     let big = u64::MAX;
-    assert_eq!(send(get(&format!("/pod/v2/users/presence?lastUserId={big}"))).await.0, 400);
-    assert_eq!(send(get(&format!("/pod/v3/user/{big}/presence"))).await.0, 400);
+    assert_eq!(
+        send(get(&format!("/pod/v2/users/presence?lastUserId={big}")))
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        send(get(&format!("/pod/v3/user/{big}/presence"))).await.0,
+        400
+    );
     let r = s
         .client
         .put(s.url("/api/v2/presence/sources/PURECLOUD"))
@@ -459,30 +510,83 @@ fn write_routes(s: &TestServer) -> Vec<(Method, String, Dialect, bool)> {
     let def = s.app.store.definitions(true)[0].id.to_string();
     let object = |m: Method, p: String, d| (m, p, d, false);
     vec![
-        object(Method::POST, "/login/pubkey/authenticate".into(), Dialect::Symphony),
-        object(Method::POST, "/pod/v2/user/presence".into(), Dialect::Symphony),
-        object(Method::POST, "/pod/v3/user/presence".into(), Dialect::Symphony),
+        object(
+            Method::POST,
+            "/login/pubkey/authenticate".into(),
+            Dialect::Symphony,
+        ),
+        object(
+            Method::POST,
+            "/pod/v2/user/presence".into(),
+            Dialect::Symphony,
+        ),
+        object(
+            Method::POST,
+            "/pod/v3/user/presence".into(),
+            Dialect::Symphony,
+        ),
         object(Method::POST, "/api/v1/login".into(), Dialect::RocketChat),
-        object(Method::POST, "/api/v1/users.setStatus".into(), Dialect::RocketChat),
+        object(
+            Method::POST,
+            "/api/v1/users.setStatus".into(),
+            Dialect::RocketChat,
+        ),
         object(
             Method::POST,
             "/api/v1/settings/Presence_broadcast_disabled".into(),
             Dialect::RocketChat,
         ),
-        object(Method::POST, "/api/v2/presence/definitions".into(), Dialect::Genesys),
-        object(Method::POST, "/api/v2/presencedefinitions".into(), Dialect::Genesys),
-        object(Method::PUT, format!("/api/v2/presence/definitions/{def}"), Dialect::Genesys),
-        object(Method::PUT, format!("/api/v2/presencedefinitions/{def}"), Dialect::Genesys),
-        object(Method::POST, "/api/v2/presence/sources".into(), Dialect::Genesys),
-        object(Method::PUT, "/api/v2/presence/sources/PURECLOUD".into(), Dialect::Genesys),
+        object(
+            Method::POST,
+            "/api/v2/presence/definitions".into(),
+            Dialect::Genesys,
+        ),
+        object(
+            Method::POST,
+            "/api/v2/presencedefinitions".into(),
+            Dialect::Genesys,
+        ),
+        object(
+            Method::PUT,
+            format!("/api/v2/presence/definitions/{def}"),
+            Dialect::Genesys,
+        ),
+        object(
+            Method::PUT,
+            format!("/api/v2/presencedefinitions/{def}"),
+            Dialect::Genesys,
+        ),
+        object(
+            Method::POST,
+            "/api/v2/presence/sources".into(),
+            Dialect::Genesys,
+        ),
+        object(
+            Method::PUT,
+            "/api/v2/presence/sources/PURECLOUD".into(),
+            Dialect::Genesys,
+        ),
         object(
             Method::PUT,
             format!("/api/v2/presence/users/{g}/primarysource"),
             Dialect::Genesys,
         ),
-        object(Method::PUT, "/api/v2/presence/settings".into(), Dialect::Genesys),
-        object(Method::PATCH, format!("/api/v2/users/{g}/presences/PURECLOUD"), Dialect::Genesys),
-        (Method::PUT, "/api/v2/users/presences/bulk".into(), Dialect::Genesys, true),
+        object(
+            Method::PUT,
+            "/api/v2/presence/settings".into(),
+            Dialect::Genesys,
+        ),
+        object(
+            Method::PATCH,
+            format!("/api/v2/users/{g}/presences/PURECLOUD"),
+            Dialect::Genesys,
+        ),
+        (
+            Method::PUT,
+            "/api/v2/users/presences/bulk".into(),
+            Dialect::Genesys,
+            true,
+        ),
         object(
             Method::POST,
             format!("/devices/v1/users/{}/sessions/1/heartbeat", u.id),
@@ -506,8 +610,11 @@ fn not_object() -> impl Strategy<Value = Value> {
     prop_oneof![
         leaf(),
         prop::collection::vec(leaf(), 0..4).prop_map(Value::from),
-        prop::collection::vec(prop::collection::vec(leaf(), 0..3).prop_map(Value::from), 0..3)
-            .prop_map(Value::from),
+        prop::collection::vec(
+            prop::collection::vec(leaf(), 0..3).prop_map(Value::from),
+            0..3
+        )
+        .prop_map(Value::from),
     ]
 }
 
