@@ -595,15 +595,15 @@ impl Harness {
         };
         let directory = Directory::demo(options.demo_users);
         let mut accounts = Accounts::demo(&directory).expect("the OS CSPRNG");
-        for t in &mut accounts.tokens {
-            t.token = match AccountDialect::parse(&t.dialect).expect("a dialect") {
+        accounts.set_tokens(|dialect| {
+            match dialect {
                 AccountDialect::Symphony => DEMO_SYMPHONY_TOKEN,
                 AccountDialect::RocketChat => DEMO_ROCKETCHAT_TOKEN,
                 AccountDialect::Genesys => DEMO_GENESYS_TOKEN,
                 AccountDialect::Gateway => DEMO_GATEWAY_TOKEN,
             }
-            .to_owned();
-        }
+            .to_owned()
+        });
         let app = App::with_accounts(&options, directory, accounts, clock).expect("the app");
         let router = app.router();
         let users = app.directory.users().to_vec();

@@ -231,6 +231,16 @@ impl Accounts {
         })
     }
 
+    /// Replaces every token issued in advance with `token(dialect)`: tests and the fuzz target
+    /// use fixed tokens in place of the demo's random ones.
+    pub fn set_tokens(&mut self, token: impl Fn(AccountDialect) -> String) {
+        for t in &mut self.tokens {
+            if let Some(dialect) = AccountDialect::parse(&t.dialect) {
+                t.token = token(dialect);
+            }
+        }
+    }
+
     /// The token issued in advance for `account` of `dialect`, if any (the banner and tests
     /// read the demo's this way).
     pub fn token_for(&self, dialect: AccountDialect, account: &str) -> Option<&str> {

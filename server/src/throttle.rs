@@ -101,32 +101,30 @@ impl Throttle {
         account: &str,
         address: Option<IpAddr>,
     ) -> Result<(), Duration> {
-        self.address(address)?;
+        if let Some(address) = address {
+            self.check(&self.by_address, &address)?;
+        }
         let name: String = account.chars().take(MAX_KEY_LEN).collect();
-        self.by_account
-            .check_key(&(dialect, name))
-            .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+        self.check(&self.by_account, &(dialect, name))
     }
 
     /// Counts a request whose token does not exist (or expired, or was revoked).
     pub fn refused_token(&self, address: Option<IpAddr>) -> Result<(), Duration> {
         match address {
-            Some(address) => self
-                .refused
-                .check_key(&address)
-                .map_err(|not_until| not_until.wait_time_from(self.clock.now())),
+            Some(address) => self.check(&self.refused, &address),
             None => Ok(()),
         }
     }
 
-    fn address(&self, address: Option<IpAddr>) -> Result<(), Duration> {
-        match address {
-            Some(address) => self
-                .by_address
-                .check_key(&address)
-                .map_err(|not_until| not_until.wait_time_from(self.clock.now())),
-            None => Ok(()),
-        }
+    /// One attempt for `key` against `limiter`; `Err` with the wait before the next may pass.
+    fn check<K: Clone + std::hash::Hash + Eq>(
+        &self,
+        limiter: &Limiter<K>,
+        key: &K,
+    ) -> Result<(), Duration> {
+        limiter
+            .check_key(key)
+            .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
     }
 
     /// Drops the keys whose quota is full again.

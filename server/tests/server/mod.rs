@@ -28,15 +28,15 @@ pub const DEMO_GATEWAY_TOKEN: &str = "test-device-gateway-token";
 /// The demo accounts of `directory` with the fixed test tokens.
 pub fn test_accounts(directory: &Directory) -> Accounts {
     let mut accounts = Accounts::demo(directory).expect("the OS CSPRNG");
-    for t in &mut accounts.tokens {
-        t.token = match AccountDialect::parse(&t.dialect).expect("a dialect") {
+    accounts.set_tokens(|dialect| {
+        match dialect {
             AccountDialect::Symphony => DEMO_SYMPHONY_TOKEN,
             AccountDialect::RocketChat => DEMO_ROCKETCHAT_TOKEN,
             AccountDialect::Genesys => DEMO_GENESYS_TOKEN,
             AccountDialect::Gateway => DEMO_GATEWAY_TOKEN,
         }
-        .to_owned();
-    }
+        .to_owned()
+    });
     accounts
 }
 
