@@ -248,31 +248,19 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
     }
 }
 
-/// A JSON object body ([`json_body`]): not JSON 415, too large 413, anything but the
-/// documented object (an array, a number, a wrong field) 400, in Genesys' body.
-struct Body<T>(T);
+/// A JSON body of the documented shape ([`json_body`]): an object, or with `ARRAY` an array (the
+/// bulk PUT). Not JSON is 415, too large 413, anything of another shape (an array for an
+/// object, a number, a wrong field) 400, in Genesys' body.
+struct Body<T, const ARRAY: bool = false>(T);
 
-impl<T: DeserializeOwned> FromRequest<Arc<App>> for Body<T> {
+impl<T: DeserializeOwned, const ARRAY: bool> FromRequest<Arc<App>> for Body<T, ARRAY> {
     type Rejection = Failure;
 
     async fn from_request(request: Request, app: &Arc<App>) -> Result<Self, Failure> {
-        json_body(request, app, Shape::Object)
+        let shape = if ARRAY { Shape::Array } else { Shape::Object };
+        json_body(request, app, shape)
             .await
             .map(Body)
-            .map_err(|(status, message)| Failure::of(status, &message))
-    }
-}
-
-/// A JSON array body, as the bulk PUT takes; otherwise as [`Body`].
-struct List<T>(Vec<T>);
-
-impl<T: DeserializeOwned> FromRequest<Arc<App>> for List<T> {
-    type Rejection = Failure;
-
-    async fn from_request(request: Request, app: &Arc<App>) -> Result<Self, Failure> {
-        json_body(request, app, Shape::Array)
-            .await
-            .map(List)
             .map_err(|(status, message)| Failure::of(status, &message))
     }
 }
@@ -958,7 +946,7 @@ fn bulk(app: &App, source_id: &str, q: &[(String, String)]) -> Reply {
 async fn bulk_put(
     _: Client,
     AppState(app): AppState<Arc<App>>,
-    List(items): List<MutableUserPresence>,
+    Body(items): Body<Vec<MutableUserPresence>, true>,
 ) -> Reply {
     if items.len() > MAX_BULK {
         return Err(Failure::from(Error::TooManyIds {
