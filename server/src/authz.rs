@@ -308,12 +308,10 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
 /// The middleware every route passes: route lookup, authentication in the route's dialect,
 /// the table's check. Mounted with `route_layer`, so it sees the matched route.
 pub async fn guard(State(app): State<Arc<App>>, mut request: Request, next: Next) -> Response {
-    let path = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_default();
-    let Some(route) = route(request.method(), &path) else {
+    // A matched path is a shared string: cloning it allocates nothing.
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let path = matched.as_ref().map_or("", MatchedPath::as_str);
+    let Some(route) = route(request.method(), path) else {
         // axum runs a route layer for a method the path does not serve too: that is 405, with
         // the methods the table lists; a served method missing from the table is refused.
         let dialect = Dialect::of(request.uri().path());
