@@ -278,7 +278,7 @@ pub struct DefinitionUpdate {
 #[derive(Debug)]
 pub(crate) struct Definitions {
     defs: RwLock<BTreeMap<DefinitionId, Definition>>,
-    /// Generated ids so far; each new id mixes the next value with `salt`.
+    /// Generated ids so far; should the OS have no randomness, an id mixes it with `salt`.
     next: AtomicU64,
     /// The store's identity, so two stores generate different ids.
     salt: u64,
@@ -340,11 +340,10 @@ impl Definitions {
                 ),
             });
         }
-        // The first 64 bits are a bijective mix of the counter, so ids differ; the loop only
-        // guards the theoretical case where the version bits make two of them meet.
+        // Ids are random (122 bits); the loop only guards the theoretical case of a repeat.
         let id = loop {
             let n = self.next.fetch_add(1, Ordering::Relaxed);
-            let id = DefinitionId(Arc::from(crate::id::uuid(n, self.salt)));
+            let id = DefinitionId(Arc::from(crate::id::random_uuid(n, self.salt)));
             if !defs.contains_key(&id) {
                 break id;
             }

@@ -197,8 +197,14 @@ impl Sources {
                 reason: format!("at most {MAX_SOURCES} sources besides the default"),
             });
         }
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        let id = SourceId(Repr::Named(Arc::from(crate::id::uuid(n, self.salt))));
+        // Ids are random (122 bits); the loop only guards the theoretical case of a repeat.
+        let id = loop {
+            let n = self.next.fetch_add(1, Ordering::Relaxed);
+            let id = SourceId(Repr::Named(Arc::from(crate::id::random_uuid(n, self.salt))));
+            if !sources.contains_key(&id) {
+                break id;
+            }
+        };
         let source = Source {
             id: id.clone(),
             name: name.to_owned(),

@@ -41,18 +41,31 @@ use axum::Router;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use presence_store::wire::genesys::PresenceSettings;
 use presence_store::{
-    Activity, Category, Cursor, Definition, DefinitionUpdate, FeedId, ManualClock, PageQuery,
-    Presence, SetMode, Since, Source, SourceId, SourceUpdate, SystemPresence,
+    Activity, Category, Cursor, Definition, DefinitionUpdate, ManualClock, PageQuery, Presence,
+    SetMode, Since, Source, SourceId, SourceUpdate, SystemPresence,
 };
 use serde_json::Value;
 use tower::ServiceExt;
 
 use presence_server as app;
 
-use app::accounts::{Principal, DEMO_GENESYS_TOKEN, DEMO_SYMPHONY_TOKEN};
-use app::directory::User;
+use app::accounts::{AccountDialect, Accounts};
+use app::directory::{Directory, User};
 use app::http::Dialect;
+use app::policy::Policy;
+use app::tokens::Principal;
 use app::{App, Options};
+
+/// The tokens issued in advance here, in place of the demo's random ones.
+pub const DEMO_SYMPHONY_TOKEN: &str = "fuzz-symphony-session-token";
+/// See [`DEMO_SYMPHONY_TOKEN`].
+pub const DEMO_ROCKETCHAT_TOKEN: &str = "fuzz-rocketchat-auth-token";
+/// See [`DEMO_SYMPHONY_TOKEN`].
+pub const DEMO_GENESYS_TOKEN: &str = "fuzz-genesys-access-token";
+/// See [`DEMO_SYMPHONY_TOKEN`].
+pub const DEMO_GATEWAY_TOKEN: &str = "fuzz-device-gateway-token";
+/// How long the tokens this harness issues live (the clock never moves).
+const LIFETIME: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// 2026-11-23T12:00:00Z: the clock, which never moves.
 pub const START_MS: u64 = 1_795_435_200_000;
@@ -546,8 +559,9 @@ struct Harness {
     jwts: Vec<String>,
     /// Tokens issued by this input's logins, revoked at the next reset.
     issued: Vec<String>,
-    /// Live feeds: the one made at reset, then those this input created.
-    feeds: Vec<FeedId>,
+    /// Live feeds (public ids, owned by `presence-bot`): the one made at reset, then those
+    /// this input created.
+    feeds: Vec<String>,
     /// The registries as the reset leaves them.
     definitions: Vec<Definition>,
     sources: Vec<Source>,
@@ -569,7 +583,28 @@ impl Harness {
             simulate: false,
             ..Options::default()
         };
-        let app = App::new(&options, clock).expect("the app");
+        // Throttling would make the answers depend on the inputs before (the clock never
+        // moves, so a window never passes): here its quotas are out of reach.
+        let options = Options {
+            policy: Policy {
+                login_burst_per_account: 1_000_000,
+                login_burst_per_address: 1_000_000,
+                ..Policy::default()
+            },
+            ..options
+        };
+        let directory = Directory::demo(options.demo_users);
+        let mut accounts = Accounts::demo(&directory).expect("the OS CSPRNG");
+        accounts.set_tokens(|dialect| {
+            match dialect {
+                AccountDialect::Symphony => DEMO_SYMPHONY_TOKEN,
+                AccountDialect::RocketChat => DEMO_ROCKETCHAT_TOKEN,
+                AccountDialect::Genesys => DEMO_GENESYS_TOKEN,
+                AccountDialect::Gateway => DEMO_GATEWAY_TOKEN,
+            }
+            .to_owned()
+        });
+        let app = App::with_accounts(&options, directory, accounts, clock).expect("the app");
         let router = app.router();
         let users = app.directory.users().to_vec();
         let bots: Vec<u64> = app.accounts.symphony.iter().map(|a| a.user_id).collect();
@@ -577,12 +612,21 @@ impl Harness {
         sym_ids.extend(&bots);
         sym_ids.extend([users[0].id + 1_000_000, 0, u64::MAX]);
         let plain = &app.accounts.symphony[1];
-        let plain_token = app.tokens.issue(Principal::Symphony {
-            username: plain.username.clone(),
-            user_id: plain.user_id,
-            entitlements: plain.entitlements.clone(),
-        });
-        let rc_token = app::accounts::DEMO_ROCKETCHAT_TOKEN.to_owned();
+        let plain_token = app
+            .tokens
+            .issue(
+                Principal::Symphony {
+                    username: plain.username.clone(),
+                    user_id: plain.user_id,
+                    entitlements: plain.entitlements.clone(),
+                },
+                LIFETIME,
+                START_MS,
+                usize::MAX,
+            )
+            .expect("a token")
+            .token;
+        let rc_token = DEMO_ROCKETCHAT_TOKEN.to_owned();
         let jwts = jwts(START_MS / 1000);
         let default_source = app.store.sources()[0].clone();
         Harness {
@@ -615,10 +659,22 @@ impl Harness {
         for token in self.issued.drain(..) {
             app.tokens.revoke(&token);
         }
-        if app.tokens.principal(&self.rc_token).is_none() {
-            self.rc_token = app.tokens.issue(Principal::RocketChat {
-                user_id: self.users[0].id,
-            });
+        if app.tokens.principal(&self.rc_token, START_MS).is_none() {
+            let admin = &app.accounts.rocketchat[0];
+            self.rc_token = app
+                .tokens
+                .issue(
+                    Principal::RocketChat {
+                        username: admin.username.clone(),
+                        user_id: admin.user_id,
+                        admin: admin.is_admin(),
+                    },
+                    LIFETIME,
+                    START_MS,
+                    usize::MAX,
+                )
+                .expect("a token")
+                .token;
         }
         app.rocketchat.set_broadcast_disabled(false);
         if self.settings_dirty {
@@ -698,10 +754,17 @@ impl Harness {
             self.definitions = store.definitions();
             self.sources = store.sources();
         }
+        let owner = (AccountDialect::Symphony, "presence-bot".to_owned());
         for feed in self.feeds.drain(..) {
-            let _ = store.delete_feed(&feed);
+            if let Some(feed) = app.feeds.remove(&owner, &feed) {
+                let _ = store.delete_feed(&feed);
+            }
         }
-        self.feeds.push(store.create_feed().expect("a feed"));
+        let feed = app
+            .feeds
+            .create(store, owner, START_MS, usize::MAX, u64::MAX)
+            .expect("a feed");
+        self.feeds.push(feed);
         let lunch = self
             .definitions
             .iter()
@@ -808,8 +871,8 @@ impl Harness {
         };
         self.issued.extend(token);
         if path == "/pod/v1/presence/feed/create" {
-            if let Some(id) = text(body.get("id")).and_then(|id| id.parse().ok()) {
-                self.feeds.push(id);
+            if let Some(id) = text(body.get("id")) {
+                self.feeds.push(id.to_owned());
             }
         }
         if path == "/api/v2/presence/settings" && method != Method::GET {
@@ -1072,8 +1135,12 @@ impl Harness {
                 Value::from(pick(&ids, i))
             }
             Kind::Feed => {
-                let mut ids: Vec<String> = self.feeds.iter().map(ToString::to_string).collect();
-                ids.extend(["0000000000000000".to_owned(), "not-a-feed".to_owned()]);
+                let mut ids = self.feeds.clone();
+                ids.extend([
+                    "0000000000000000".to_owned(),
+                    "not-a-feed".to_owned(),
+                    "AAAAAAAAAAAAAAAAAAAAAA".to_owned(),
+                ]);
                 Value::from(pick(&ids, i))
             }
             Kind::Setting => Value::from(pick(&SETTINGS, i)),

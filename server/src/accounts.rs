@@ -1,28 +1,27 @@
-//! Who may call, and the tokens they hold.
+//! Who may call: the accounts file (`--accounts FILE`, JSON) or the demo set.
 //!
-//! [`Accounts`] is the config file (`--accounts FILE`, JSON) or the demo set: Symphony service
-//! accounts with an RSA public key and entitlements, Rocket.Chat users with a password, Genesys
-//! OAuth clients with a secret, and tokens issued in advance (so a newcomer can `curl` without a
-//! login). [`Tokens`] maps every issued token to the [`Principal`] it stands for.
+//! Symphony service accounts log in with an RSA-signed JWT and may hold the User Provisioning
+//! entitlement; Rocket.Chat users log in with a password and may hold the `admin` role;
+//! Genesys OAuth clients use the client-credentials grant; device gateways have no login and
+//! use tokens issued in advance. Any account may also be given tokens in advance, so a
+//! newcomer can `curl` without a login. What each kind may do is [`crate::authz`]'s table;
+//! the tokens themselves are [`crate::tokens`].
 
-use std::collections::HashMap;
-use std::fmt::Write;
-use std::net::SocketAddr;
-use std::path::Path;
-
-use parking_lot::RwLock;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::directory::{Directory, FIRST_ID};
+use super::secret::{random_id, NoEntropy};
 
 /// Symphony's entitlement for reading and setting other users' presence.
 pub const USER_PROVISIONING: &str = "User Provisioning";
+/// The Rocket.Chat role that may change settings.
+pub const ADMIN_ROLE: &str = "admin";
 
 /// The demo Symphony bot's public key; its private key is beside it, for the BDK.
 const DEMO_PUBLIC_KEY: &str = include_str!("../demo/bot-public.pem");
 
 /// A Symphony service account (a bot), which logs in with an RS512 JWT signed by its key.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SymphonyAccount {
     /// The JWT's `sub`.
     pub username: String,
@@ -36,38 +35,110 @@ pub struct SymphonyAccount {
 }
 
 /// A Rocket.Chat user who logs in with a password.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RocketChatAccount {
     /// Login name.
     pub username: String,
-    /// Password.
+    /// Password (compared through its digest, in constant time).
     pub password: String,
     /// The Symphony id of the directory user it is.
     pub user_id: u64,
+    /// Roles, e.g. `"admin"` (which may change settings); `user` when empty.
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+impl RocketChatAccount {
+    /// Whether the user holds the `admin` role.
+    pub fn is_admin(&self) -> bool {
+        self.roles.iter().any(|r| r == ADMIN_ROLE)
+    }
 }
 
 /// A Genesys OAuth client (client-credentials grant).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct GenesysClient {
     /// `client_id`.
     pub client_id: String,
-    /// `client_secret`.
+    /// `client_secret` (compared through its digest, in constant time).
     pub client_secret: String,
 }
 
+/// A device gateway: reports heartbeats and disconnects for any user, and may stream
+/// everyone's changes. It has no login; give it a token in advance.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GatewayAccount {
+    /// Its name, which tokens issued in advance refer to.
+    pub name: String,
+}
+
 /// A token issued in advance, for one account of one dialect.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct IssuedToken {
-    /// `symphony`, `rocketchat` or `genesys`.
+    /// `symphony`, `rocketchat`, `genesys` or `gateway`.
     pub dialect: String,
-    /// The account's username (Symphony, Rocket.Chat) or client id (Genesys).
+    /// The account's username (Symphony, Rocket.Chat), client id (Genesys) or name (gateway).
     pub account: String,
-    /// The token itself.
+    /// The token itself: at least 22 characters of `[A-Za-z0-9_-]` (128 bits when random).
     pub token: String,
+    /// When it stops working, in seconds since the Unix epoch; never when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+}
+
+/// The kinds of account, by how they log in; also the `dialect` of a token issued in advance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountDialect {
+    /// A Symphony service account.
+    Symphony,
+    /// A Rocket.Chat user.
+    RocketChat,
+    /// A Genesys OAuth client.
+    Genesys,
+    /// A device gateway.
+    Gateway,
+}
+
+impl AccountDialect {
+    /// The name the accounts file uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            AccountDialect::Symphony => "symphony",
+            AccountDialect::RocketChat => "rocketchat",
+            AccountDialect::Genesys => "genesys",
+            AccountDialect::Gateway => "gateway",
+        }
+    }
+
+    /// Whether this kind of account logs in through `dialect`'s routes (a gateway through none:
+    /// its tokens work on the server's own routes only).
+    pub fn speaks(self, dialect: crate::http::Dialect) -> bool {
+        use crate::http::Dialect as D;
+        matches!(
+            (self, dialect),
+            (AccountDialect::Symphony, D::Symphony)
+                | (AccountDialect::RocketChat, D::RocketChat)
+                | (AccountDialect::Genesys, D::Genesys)
+                | (_, D::Own)
+        )
+    }
+
+    /// The dialect a name stands for.
+    pub fn parse(name: &str) -> Option<AccountDialect> {
+        [
+            AccountDialect::Symphony,
+            AccountDialect::RocketChat,
+            AccountDialect::Genesys,
+            AccountDialect::Gateway,
+        ]
+        .into_iter()
+        .find(|d| d.name() == name)
+    }
 }
 
 /// The accounts file.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Accounts {
     /// Symphony service accounts.
@@ -79,38 +150,61 @@ pub struct Accounts {
     /// Genesys OAuth clients.
     #[serde(default)]
     pub genesys: Vec<GenesysClient>,
+    /// Device gateways.
+    #[serde(default)]
+    pub gateways: Vec<GatewayAccount>,
     /// Tokens issued in advance.
     #[serde(default)]
     pub tokens: Vec<IssuedToken>,
 }
 
-/// The demo Symphony token, printed at start.
-pub const DEMO_SYMPHONY_TOKEN: &str = "demo-symphony-session-token";
-/// The demo Rocket.Chat token, printed at start.
-pub const DEMO_ROCKETCHAT_TOKEN: &str = "demo-rocketchat-auth-token";
-/// The demo Genesys bearer token, printed at start.
-pub const DEMO_GENESYS_TOKEN: &str = "demo-genesys-access-token";
-
 impl Accounts {
     /// Reads an accounts file.
-    pub fn load(path: &Path) -> Result<Accounts, String> {
+    pub fn load(path: &std::path::Path) -> Result<Accounts, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
     /// The demo accounts: a Symphony bot `presence-bot` with User Provisioning and the demo
-    /// key, a second bot `plain-bot` without it, a Rocket.Chat user for the first directory
-    /// user (password `demo-password`), a Genesys client `demo-client` (secret `demo-secret`),
-    /// and a token issued in advance for each.
-    pub fn demo(directory: &Directory) -> Accounts {
-        let first = directory.users().first();
-        let token = |dialect: &str, account: &str, token: &str| IssuedToken {
-            dialect: dialect.into(),
-            account: account.into(),
-            token: token.into(),
+    /// key, a second bot `plain-bot` without it, the first directory user as a Rocket.Chat
+    /// admin and the second as a plain user (password `demo-password`), a Genesys client
+    /// `demo-client` (secret `demo-secret`), a device gateway `demo-gateway`, and a token
+    /// issued in advance for `presence-bot`, the Rocket.Chat admin, `demo-client` and the
+    /// gateway, each fresh from the OS CSPRNG at every start.
+    pub fn demo(directory: &Directory) -> Result<Accounts, NoEntropy> {
+        let users = directory.users();
+        let token = |dialect: AccountDialect, account: &str| {
+            Ok(IssuedToken {
+                dialect: dialect.name().into(),
+                account: account.into(),
+                token: random_id()?,
+                expires_at: None,
+            })
         };
-        Accounts {
+        let rocketchat: Vec<RocketChatAccount> = users
+            .iter()
+            .take(2)
+            .enumerate()
+            .map(|(i, u)| RocketChatAccount {
+                username: u.username.clone(),
+                password: "demo-password".into(),
+                user_id: u.id,
+                roles: if i == 0 {
+                    vec![ADMIN_ROLE.into(), "user".into()]
+                } else {
+                    vec!["user".into()]
+                },
+            })
+            .collect();
+        let mut tokens = vec![token(AccountDialect::Symphony, "presence-bot")?];
+        // With no directory users there is no Rocket.Chat account to issue a token for.
+        if let Some(admin) = rocketchat.first() {
+            tokens.push(token(AccountDialect::RocketChat, &admin.username)?);
+        }
+        tokens.push(token(AccountDialect::Genesys, "demo-client")?);
+        tokens.push(token(AccountDialect::Gateway, "demo-gateway")?);
+        Ok(Accounts {
             symphony: vec![
                 SymphonyAccount {
                     username: "presence-bot".into(),
@@ -125,158 +219,34 @@ impl Accounts {
                     entitlements: vec![],
                 },
             ],
-            rocketchat: first
-                .map(|u| RocketChatAccount {
-                    username: u.username.clone(),
-                    password: "demo-password".into(),
-                    user_id: u.id,
-                })
-                .into_iter()
-                .collect(),
+            rocketchat,
             genesys: vec![GenesysClient {
                 client_id: "demo-client".into(),
                 client_secret: "demo-secret".into(),
             }],
-            // With no directory users there is no Rocket.Chat account to issue a token for.
-            tokens: [
-                Some(token("symphony", "presence-bot", DEMO_SYMPHONY_TOKEN)),
-                first.map(|u| token("rocketchat", &u.username, DEMO_ROCKETCHAT_TOKEN)),
-                Some(token("genesys", "demo-client", DEMO_GENESYS_TOKEN)),
-            ]
-            .into_iter()
-            .flatten()
-            .collect(),
-        }
-    }
-}
-
-/// Whom a token stands for.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Principal {
-    /// A Symphony service account.
-    Symphony {
-        /// Its username.
-        username: String,
-        /// Its user id.
-        user_id: u64,
-        /// Its entitlements.
-        entitlements: Vec<String>,
-    },
-    /// A Rocket.Chat user.
-    RocketChat {
-        /// The Symphony id of the directory user.
-        user_id: u64,
-    },
-    /// A Genesys OAuth client.
-    Genesys {
-        /// Its client id.
-        client_id: String,
-    },
-}
-
-/// Issued tokens.
-#[derive(Debug, Default)]
-pub struct Tokens {
-    by_token: RwLock<HashMap<String, Principal>>,
-    /// The tokens issued in advance, in file order, for the banner.
-    advance: Vec<(String, Principal)>,
-}
-
-impl Tokens {
-    /// The tokens the accounts issue in advance; an unknown dialect or account is an error.
-    pub fn from_accounts(accounts: &Accounts) -> Result<Tokens, String> {
-        let mut advance = Vec::new();
-        for t in &accounts.tokens {
-            let principal = match t.dialect.as_str() {
-                "symphony" => accounts
-                    .symphony
-                    .iter()
-                    .find(|a| a.username == t.account)
-                    .map(|a| Principal::Symphony {
-                        username: a.username.clone(),
-                        user_id: a.user_id,
-                        entitlements: a.entitlements.clone(),
-                    }),
-                "rocketchat" => accounts
-                    .rocketchat
-                    .iter()
-                    .find(|a| a.username == t.account)
-                    .map(|a| Principal::RocketChat { user_id: a.user_id }),
-                "genesys" => accounts
-                    .genesys
-                    .iter()
-                    .find(|c| c.client_id == t.account)
-                    .map(|c| Principal::Genesys {
-                        client_id: c.client_id.clone(),
-                    }),
-                other => return Err(format!("token for unknown dialect {other:?}")),
-            };
-            let principal = principal.ok_or_else(|| {
-                format!("token for unknown {} account {:?}", t.dialect, t.account)
-            })?;
-            advance.push((t.token.clone(), principal));
-        }
-        Ok(Tokens {
-            by_token: RwLock::new(advance.iter().cloned().collect()),
-            advance,
+            gateways: vec![GatewayAccount {
+                name: "demo-gateway".into(),
+            }],
+            tokens,
         })
     }
 
-    /// Issues a fresh random-looking token for `principal`.
-    pub fn issue(&self, principal: Principal) -> String {
-        let mut map = self.by_token.write();
-        let seed = map.len() as u64 ^ std::process::id() as u64;
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        let token = format!(
-            "{:016x}{:016x}",
-            nanos.rotate_left(17) ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15),
-            (nanos ^ 0xdead_beef).wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ seed
-        );
-        map.insert(token.clone(), principal);
-        token
-    }
-
-    /// Whom `token` stands for.
-    pub fn principal(&self, token: &str) -> Option<Principal> {
-        self.by_token.read().get(token).cloned()
-    }
-
-    /// Forgets `token` (logout); whether it was issued.
-    pub fn revoke(&self, token: &str) -> bool {
-        self.by_token.write().remove(token).is_some()
-    }
-
-    /// The banner's lines: each token issued in advance, with a `curl` line to try it.
-    pub fn describe(&self, addr: SocketAddr, directory: &Directory) -> String {
-        let mut out = String::new();
-        for (token, principal) in &self.advance {
-            // Writing to a String cannot fail.
-            let _ = match principal {
-                Principal::Symphony { username, .. } => writeln!(
-                    out,
-                    "  Symphony   ({username}):  curl -H 'sessionToken: {token}' \
-                     'http://{addr}/pod/v2/users/presence?limit=3'"
-                ),
-                Principal::RocketChat { user_id } => writeln!(
-                    out,
-                    "  Rocket.Chat ({}):  curl -H 'X-Auth-Token: {token}' -H 'X-User-Id: {}' \
-                     'http://{addr}/api/v1/users.presence'",
-                    directory.get(*user_id).map_or("?", |u| u.username.as_str()),
-                    directory.get(*user_id).map_or("?", |u| u.rc_id.as_str()),
-                ),
-                Principal::Genesys { client_id } => writeln!(
-                    out,
-                    "  Genesys    ({client_id}):  curl -H 'Authorization: Bearer {token}' \
-                     'http://{addr}/api/v2/users/{}/presences/purecloud'",
-                    directory
-                        .users()
-                        .first()
-                        .map_or("?", |u| u.genesys_id.as_str()),
-                ),
-            };
+    /// Replaces every token issued in advance with `token(dialect)`: tests and the fuzz target
+    /// use fixed tokens in place of the demo's random ones.
+    pub fn set_tokens(&mut self, token: impl Fn(AccountDialect) -> String) {
+        for t in &mut self.tokens {
+            if let Some(dialect) = AccountDialect::parse(&t.dialect) {
+                t.token = token(dialect);
+            }
         }
-        out
+    }
+
+    /// The token issued in advance for `account` of `dialect`, if any (the banner and tests
+    /// read the demo's this way).
+    pub fn token_for(&self, dialect: AccountDialect, account: &str) -> Option<&str> {
+        self.tokens
+            .iter()
+            .find(|t| t.dialect == dialect.name() && t.account == account)
+            .map(|t| t.token.as_str())
     }
 }

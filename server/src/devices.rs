@@ -7,12 +7,17 @@
 //! | `DELETE` | `/devices/v1/users/{userId}/sessions/{sessionId}` | ends the session |
 //! | `GET` | `/devices/v1/stream?users=1,2&capacity=N` | WebSocket of changes |
 //!
-//! Every call needs `Authorization: Bearer <token>` with any token the server issued. `userId`
-//! is the Symphony id of a directory user. Both writes answer the user's presence:
-//! `{"userId", "category", "requested", "activity", "updatedAt", "version"}`.
+//! Every call needs `Authorization: Bearer <token>` with a token the server issued, and what
+//! [`crate::authz::TABLE`] allows its account: a session route acts only on the caller's own
+//! user (403 for another) unless the account is a device gateway, and a Genesys client has no
+//! user to act on. `userId` is the Symphony id of a directory user. Both writes answer the
+//! user's presence: `{"userId", "category", "requested", "activity", "updatedAt", "version"}`.
 //!
-//! The stream sends `{"type":"hello","cursor":..}` first, then one
-//! `{"type":"change","userId":..,..}` per change. A client that reads too slowly gets
+//! The stream needs the right to list everyone (User Provisioning, a Rocket.Chat user, a
+//! gateway). It sends `{"type":"hello","cursor":..}` first, then one
+//! `{"type":"change","userId":..,..}` per change, with only the fields the caller's dialect
+//! shows ([`crate::authz::StreamView`]): Symphony's `category`, Rocket.Chat's `status`, and
+//! `requested` and `activity` for gateways only. A client that reads too slowly gets
 //! `{"type":"lagged","resume":..}` followed by the changes it missed (every user changed since
 //! `resume`), then live changes again; a change may arrive twice, so a client keeps the highest
 //! `version` per user.
@@ -41,8 +46,8 @@ use presence_store::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::accounts::Principal;
-use super::http::{json, own_error};
+use super::authz::{self, Caller, StreamView};
+use super::http::{is_json, json, own_error};
 use super::streams::{StreamPermit, StreamRefusal};
 use super::App;
 
@@ -169,11 +174,25 @@ impl PresenceView {
 
 /// One message of the stream.
 #[derive(Debug, Serialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
+#[serde(untagged)]
 enum StreamEvent {
-    Hello { cursor: String },
-    Change(PresenceView),
-    Lagged { resume: String },
+    Hello(Hello),
+    Change(authz::StreamChange),
+    Lagged(Lagged),
+}
+
+/// The stream's first message.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename = "hello")]
+struct Hello {
+    cursor: String,
+}
+
+/// A stream message after the client fell behind.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename = "lagged")]
+struct Lagged {
+    resume: String,
 }
 
 impl StreamEvent {
@@ -190,12 +209,12 @@ impl StreamEvent {
 /// `POST .../heartbeat`: the session is alive, active or idle.
 async fn heartbeat(
     State(app): State<Arc<App>>,
+    caller: Caller,
     Path((user, session)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Answer {
-    authorize(&app, &headers)?;
-    let (user, session) = session_ids(&app, &user, &session)?;
+    let (user, session) = session_ids(&app, &caller, &user, &session)?;
     let activity = parse_activity(&headers, &body)?;
     let presence = app.store.heartbeat(&user, session, activity)?;
     Ok(json(StatusCode::OK, &PresenceView::new(user, &presence)))
@@ -204,11 +223,10 @@ async fn heartbeat(
 /// `DELETE .../sessions/{sessionId}`: the session ended. Ending a session twice is no error.
 async fn disconnect(
     State(app): State<Arc<App>>,
+    caller: Caller,
     Path((user, session)): Path<(String, String)>,
-    headers: HeaderMap,
 ) -> Answer {
-    authorize(&app, &headers)?;
-    let (user, session) = session_ids(&app, &user, &session)?;
+    let (user, session) = session_ids(&app, &caller, &user, &session)?;
     let view = match app.store.disconnect(&user, session) {
         Ok(presence) => PresenceView::new(user, &presence),
         Err(Error::UnknownUser { .. }) => PresenceView::unseen(user),
@@ -217,28 +235,21 @@ async fn disconnect(
     Ok(json(StatusCode::OK, &view))
 }
 
-/// Any token the server issued, as `Authorization: Bearer <token>`, and whom it stands for;
-/// else 401.
-fn authorize(app: &App, headers: &HeaderMap) -> Result<Principal, Refusal> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim());
-    let message = match token {
-        None => "missing Authorization: Bearer token",
-        Some(token) => match app.tokens.principal(token) {
-            Some(principal) => return Ok(principal),
-            None => "invalid or expired token",
-        },
-    };
-    Err(Refusal::new(StatusCode::UNAUTHORIZED, message))
-}
-
-/// The user and session ids of a path: numbers (else 400), the user in the directory (else 404).
-fn session_ids(app: &App, user: &str, session: &str) -> Result<(u64, u64), Refusal> {
+/// The user and session ids of a path: numbers (else 400), the user in the directory (else
+/// 404) and one the caller may act on (else 403).
+fn session_ids(
+    app: &App,
+    caller: &Caller,
+    user: &str,
+    session: &str,
+) -> Result<(u64, u64), Refusal> {
     let user = directory_user(app, user)?;
+    if !authz::may_act_on(caller, user) {
+        return Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            "this account may act only on its own user's sessions",
+        ));
+    }
     let session = session.trim().parse().map_err(|_| {
         Refusal::bad_request(format!(
             "sessionId {:?} is not an unsigned 64-bit number",
@@ -253,14 +264,18 @@ fn directory_user(app: &App, user: &str) -> Result<u64, Refusal> {
     known_user(app, parse_user(user)?)
 }
 
-/// A Symphony user id: an unsigned 64-bit number, else 400.
+/// A Symphony user id: a number in Symphony's int64 range, else 400.
 fn parse_user(user: &str) -> Result<u64, Refusal> {
-    user.trim().parse().map_err(|_| {
-        Refusal::bad_request(format!(
-            "userId {:?} is not an unsigned 64-bit number",
-            echo(user)
-        ))
-    })
+    user.trim()
+        .parse()
+        .ok()
+        .filter(|id| *id <= i64::MAX as u64)
+        .ok_or_else(|| {
+            Refusal::bad_request(format!(
+                "userId {:?} is not a number from 0 to 2^63 - 1",
+                echo(user)
+            ))
+        })
 }
 
 /// `id` if it is a directory user, else 404.
@@ -289,7 +304,12 @@ fn parse_activity(headers: &HeaderMap, body: &[u8]) -> Result<Activity, Refusal>
             "Content-Type must be application/json",
         ));
     }
-    let parsed: Body = serde_json::from_slice(body)
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| Refusal::bad_request(format!("body is not JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(Refusal::bad_request("body must be a JSON object"));
+    }
+    let parsed: Body = serde_json::from_value(value)
         .map_err(|e| Refusal::bad_request(format!("body is not a heartbeat object: {e}")))?;
     match parsed.activity.as_deref() {
         None => Ok(Activity::Active),
@@ -300,15 +320,6 @@ fn parse_activity(headers: &HeaderMap, body: &[u8]) -> Result<Activity, Refusal>
             echo(a)
         ))),
     }
-}
-
-/// Whether the request says its body is JSON.
-fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
 }
 
 /// Wire input cut short for an error message.
@@ -328,22 +339,23 @@ struct StreamQuery {
 /// query, so a caller without a token always learns that first.
 async fn stream(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    caller: Caller,
     uri: Uri,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Answer {
-    let principal = authorize(&app, &headers)?;
+    let view = authz::stream_view(&app, &caller)
+        .map_err(|(status, message)| Refusal::new(status, message))?;
     let query = Query::<StreamQuery>::try_from_uri(&uri)
         .map_err(|rejection| Refusal::bad_request(rejection.body_text()))?;
     let options = subscribe_options(&app, &query)?;
     let upgrade =
         upgrade.map_err(|rejection| Refusal::new(rejection.status(), rejection.body_text()))?;
-    let permit = app.streams.admit(&principal)?;
+    let permit = app.streams.admit(&caller.principal)?;
     let upgrade = upgrade
         .read_buffer_size(READ_BUFFER)
         .max_message_size(MAX_INCOMING)
         .max_frame_size(MAX_INCOMING);
-    Ok(upgrade.on_upgrade(move |socket| serve_stream(app, options, socket, permit)))
+    Ok(upgrade.on_upgrade(move |socket| serve_stream(app, view, options, socket, permit)))
 }
 
 /// The subscription a stream's query asks for.
@@ -374,15 +386,16 @@ fn subscribe_options(app: &App, query: &StreamQuery) -> Result<SubscribeOptions<
 /// The task awaits the subscription and the socket together: it holds no thread while idle.
 async fn serve_stream(
     app: Arc<App>,
+    view: StreamView,
     options: SubscribeOptions<u64>,
     mut socket: WebSocket,
     _permit: StreamPermit,
 ) {
     let filter: Option<HashSet<u64>> = options.users.as_ref().map(|u| u.iter().copied().collect());
     let mut subscription = app.store.subscribe(options);
-    let hello = StreamEvent::Hello {
+    let hello = StreamEvent::Hello(Hello {
         cursor: subscription.cursor().to_string(),
-    };
+    });
     if socket.send(hello.message()).await.is_err() {
         return;
     }
@@ -390,7 +403,7 @@ async fn serve_stream(
         tokio::select! {
             event = subscription.recv_async() => {
                 let Some(event) = event else { break };
-                let sent = send_batch(&app, &mut socket, &mut subscription, event, filter.as_ref());
+                let sent = send_batch(&app, view, &mut socket, &mut subscription, event, filter.as_ref());
                 if sent.await.is_err() {
                     break;
                 }
@@ -410,6 +423,7 @@ async fn serve_stream(
 /// lags: the client then gets the `lagged` event and the changes it missed.
 async fn send_batch(
     app: &App,
+    view: StreamView,
     socket: &mut WebSocket,
     subscription: &mut Subscription<u64>,
     first: Event<u64>,
@@ -420,14 +434,13 @@ async fn send_batch(
     while let Some(event) = next {
         match event {
             Event::Change { user, presence } => {
-                let change = StreamEvent::Change(PresenceView::new(user, &presence));
-                let text = app
-                    .streams
-                    .change_text(user, presence.version, || change.text());
+                let text = app.streams.change_text(view, user, presence.version, || {
+                    StreamEvent::Change(view.change(user, &presence)).text()
+                });
                 socket.feed(Message::Text(text)).await?;
             }
             Event::Lagged { resume } => {
-                for message in resync(app, resume, filter) {
+                for message in resync(app, view, resume, filter) {
                     socket.feed(message.message()).await?;
                 }
             }
@@ -443,15 +456,20 @@ async fn send_batch(
 }
 
 /// After a lag: the `lagged` event, then every followed user changed since `resume`.
-fn resync(app: &App, resume: Cursor, filter: Option<&HashSet<u64>>) -> Vec<StreamEvent> {
-    let lagged = StreamEvent::Lagged {
+fn resync(
+    app: &App,
+    view: StreamView,
+    resume: Cursor,
+    filter: Option<&HashSet<u64>>,
+) -> Vec<StreamEvent> {
+    let lagged = StreamEvent::Lagged(Lagged {
         resume: resume.to_string(),
-    };
+    });
     let delta = app.store.changes_since(&Since::Cursor(resume));
     let changes = delta
         .users
         .into_iter()
         .filter(|(user, _)| filter.is_none_or(|f| f.contains(user)))
-        .map(|(user, presence)| StreamEvent::Change(PresenceView::new(user, &presence)));
+        .map(|(user, presence)| StreamEvent::Change(view.change(user, &presence)));
     std::iter::once(lagged).chain(changes).collect()
 }

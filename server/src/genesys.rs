@@ -4,6 +4,7 @@
 //! | route | what |
 //! | --- | --- |
 //! | `POST /oauth/token` | `grant_type=client_credentials`, client by HTTP Basic or form -> bearer token |
+//! | `DELETE /api/v2/tokens/me` | revokes the caller's bearer token |
 //! | `GET /api/v2/systempresences` | the ten system presences |
 //! | `GET, POST /api/v2/presence/definitions` | definitions (`deactivated`, `localeCode`); create |
 //! | `GET, PUT, DELETE /api/v2/presence/definitions/{id}` | one definition |
@@ -18,7 +19,12 @@
 //! | `GET /api/v2/users/presences/bulk?id=`, `PUT` | the same from `PURECLOUD`; set up to 50 |
 //!
 //! Every `/api/v2` route needs `Authorization: Bearer` with a Genesys token (issued by
-//! `/oauth/token` or in advance); without one it answers 401. Errors carry Genesys' body
+//! `/oauth/token` or in advance); without one, or with one past its `expires_in` or revoked,
+//! it answers 401. `/oauth/token` is throttled per client id and per client address (429 with
+//! `Retry-After`), and compares the secret in constant time. Bodies must be JSON objects (the
+//! bulk PUT an array); any other shape is 400. A deleted definition is only retired (Genesys'
+//! older API calls a retired one deleted): `deleted=TRUE` or `ALL` lists it, and users set to
+//! it keep their presence. The built-in source `PURECLOUD` cannot be renamed or deleted. Errors carry Genesys' body
 //! `{message, code, status, messageParams, contextId, details, errors}`: an unknown user,
 //! definition or source is 404, bad input (a deactivated definition, a built-in definition or
 //! source to change, a message too long, over 50 ids, malformed JSON) 400, and none changes
@@ -33,7 +39,7 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 use parking_lot::RwLock;
 use presence_store::wire::genesys::{
     code_for_status, error_status, DefinitionModel, EntityListing, ErrorBody, MutableUserPresence,
@@ -48,9 +54,13 @@ use presence_store::{
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use super::accounts::Principal;
+use super::accounts::AccountDialect;
+use super::authz::{self, ClientAddr};
 use super::directory::User;
-use super::http::json;
+use super::http::{json, json_body, Dialect, Shape};
+use super::secret;
+use super::throttle::too_many;
+use super::tokens::Principal;
 use super::App;
 
 /// The most users one bulk request may name.
@@ -76,6 +86,7 @@ pub struct State {
 pub fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/oauth/token", post(token))
+        .route("/api/v2/tokens/me", axum::routing::delete(revoke_token))
         .route("/api/v2/systempresences", get(system_presences))
         .route(
             "/api/v2/presence/definitions",
@@ -127,6 +138,11 @@ pub fn routes() -> Router<Arc<App>> {
 /// An error response in this dialect's shape, with the usual code for `status`.
 pub fn error(status: StatusCode, message: &str) -> Response {
     Failure::of(status, message).into_response()
+}
+
+/// An error response in this dialect's shape with an explicit Genesys `code`.
+pub fn error_with_code(status: StatusCode, code: &str, message: &str) -> Response {
+    Failure::new(status, code, message).into_response()
 }
 
 /// An error on its way to Genesys' error body; small, so results that carry it stay small.
@@ -215,27 +231,17 @@ fn ok(body: &impl serde::Serialize) -> Reply {
 /// The caller of a `/api/v2` route: a Genesys OAuth client with a valid bearer token.
 struct Client;
 
-impl FromRequestParts<Arc<App>> for Client {
-    type Rejection = Failure;
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Failure> {
-        let bearer = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim());
-        let Some(token) = bearer else {
-            return Err(Failure::new(
-                StatusCode::UNAUTHORIZED,
-                "authentication.required",
-                "No authentication bearer token specified in authorization header.",
-            ));
-        };
-        match app.tokens.principal(token) {
-            Some(Principal::Genesys { .. }) => Ok(Client),
-            _ => Err(Failure::of(
+    /// The client the guard authenticated.
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        match authz::Caller::from_request_parts(parts, state)
+            .await?
+            .principal
+        {
+            Principal::Genesys { .. } => Ok(Client),
+            _ => Err(error(
                 StatusCode::UNAUTHORIZED,
                 "Invalid login credentials.",
             )),
@@ -243,24 +249,20 @@ impl FromRequestParts<Arc<App>> for Client {
     }
 }
 
-/// A JSON body; what axum rejects (not JSON, malformed, the wrong shape, too large) comes back
-/// in Genesys' body, a body of the wrong shape as 400 rather than axum's 422.
-struct Body<T>(T);
+/// A JSON body of the documented shape ([`json_body`]): an object, or with `ARRAY` an array (the
+/// bulk PUT). Not JSON is 415, too large 413, anything of another shape (an array for an
+/// object, a number, a wrong field) 400, in Genesys' body.
+struct Body<T, const ARRAY: bool = false>(T);
 
-impl<T: DeserializeOwned> FromRequest<Arc<App>> for Body<T> {
+impl<T: DeserializeOwned, const ARRAY: bool> FromRequest<Arc<App>> for Body<T, ARRAY> {
     type Rejection = Failure;
 
     async fn from_request(request: Request, app: &Arc<App>) -> Result<Self, Failure> {
-        match Json::<T>::from_request(request, app).await {
-            Ok(Json(body)) => Ok(Body(body)),
-            Err(rejection) => {
-                let status = match rejection.status() {
-                    StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
-                    other => other,
-                };
-                Err(Failure::of(status, &rejection.body_text()))
-            }
-        }
+        let shape = if ARRAY { Shape::Array } else { Shape::Object };
+        json_body(request, app, shape)
+            .await
+            .map(Body)
+            .map_err(|(status, message)| Failure::of(status, &message))
     }
 }
 
@@ -353,9 +355,10 @@ fn oauth_error(status: StatusCode, code: &str, description: &str) -> Response {
 }
 
 /// `POST /oauth/token`: the client-credentials grant, the client by HTTP Basic auth or in the
-/// form.
+/// form; throttled per client id and address, the secret compared in constant time.
 async fn token(
     AppState(app): AppState<Arc<App>>,
+    ClientAddr(address): ClientAddr,
     headers: HeaderMap,
     form: Result<Form<TokenForm>, FormRejection>,
 ) -> Response {
@@ -382,16 +385,56 @@ async fn token(
     }
     let credentials =
         basic_credentials(&headers).or_else(|| form.client_id.zip(form.client_secret));
-    let client = credentials.filter(|(id, secret)| {
-        app.accounts
-            .genesys
-            .iter()
-            .any(|c| c.client_id == *id && c.client_secret == *secret)
-    });
-    match client {
-        Some((client_id, _)) => {
-            let token = app.tokens.issue(Principal::Genesys { client_id });
-            json(StatusCode::OK, &TokenResponse::bearer(token))
+    let (client_id, sent_secret) = credentials.unwrap_or_default();
+    if let Err(wait) = app
+        .throttle
+        .login(AccountDialect::Genesys, &client_id, address)
+    {
+        let mut response = too_many(Dialect::Genesys, wait);
+        let retry = response.headers_mut().remove(header::RETRY_AFTER);
+        let message = format!(
+            "too many attempts: retry in {} s",
+            retry.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("1")
+        );
+        response = oauth_error(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", &message);
+        if let Some(retry) = retry {
+            response.headers_mut().insert(header::RETRY_AFTER, retry);
+        }
+        return response;
+    }
+    let client = app
+        .accounts
+        .genesys
+        .iter()
+        .find(|c| c.client_id == client_id);
+    let configured = client.map_or("", |c| c.client_secret.as_str());
+    let right = secret::matches(&sent_secret, configured) && client.is_some();
+    match client.filter(|_| right) {
+        Some(client) => {
+            let lifetime = app.policy.lifetime(AccountDialect::Genesys);
+            let principal = Principal::Genesys {
+                client_id: client.client_id.clone(),
+            };
+            let issued = app.tokens.issue(
+                principal,
+                lifetime,
+                app.clock.now_ms(),
+                app.policy.max_tokens_per_account,
+            );
+            match issued {
+                Ok(issued) => json(
+                    StatusCode::OK,
+                    &TokenResponse {
+                        expires_in: lifetime.as_secs(),
+                        ..TokenResponse::bearer(issued.token)
+                    },
+                ),
+                Err(e) => oauth_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    &e.to_string(),
+                ),
+            }
         }
         None => oauth_error(
             StatusCode::UNAUTHORIZED,
@@ -399,6 +442,12 @@ async fn token(
             "client authentication failed: unknown client or wrong secret",
         ),
     }
+}
+
+/// `DELETE /api/v2/tokens/me`: revokes the bearer token the request came with.
+async fn revoke_token(AppState(app): AppState<Arc<App>>, caller: authz::Caller) -> Response {
+    app.tokens.revoke(&caller.token);
+    StatusCode::NO_CONTENT.into_response()
 }
 
 /// The client id and secret of an `Authorization: Basic` header.
@@ -559,14 +608,25 @@ where
     ok(&M::from_definition(&def, None))
 }
 
-/// `DELETE` one definition; the ten system ones cannot go.
+/// `DELETE` one definition: a soft delete, as Genesys' older API documents (`deleted`): it is
+/// retired, so `deleted=TRUE` (or `ALL`) still lists it, no one can be set to it any more, and
+/// users set to it keep their presence. The ten system ones cannot go.
 async fn delete_definition(
     _: Client,
     AppState(app): AppState<Arc<App>>,
     Path(id): Path<String>,
 ) -> Reply {
-    let id = definition(&app, &id)?.id;
-    app.store.delete_definition(&id)?;
+    let def = definition(&app, &id)?;
+    if def.system {
+        return Err(Failure::from(Error::SystemDefinition {
+            id: def.id.to_string(),
+        }));
+    }
+    let retire = DefinitionUpdate {
+        deactivated: Some(true),
+        ..Default::default()
+    };
+    app.store.update_definition(&def.id, retire)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -618,12 +678,18 @@ async fn update_source(
     Path(id): Path<String>,
     Body(body): Body<SourceEntity>,
 ) -> Reply {
-    let id = source(&app, &id)?.id;
+    let current = source(&app, &id)?;
+    if current.id.is_default() && body.name.as_deref().is_some_and(|n| n != current.name) {
+        return Err(bad_request(&format!(
+            "{} is the built-in source: it cannot be renamed",
+            current.id
+        )));
+    }
     let update = SourceUpdate {
         name: body.name,
         deactivated: body.deactivated,
     };
-    let updated = app.store.update_source(&id, update)?;
+    let updated = app.store.update_source(&current.id, update)?;
     ok(&SourceEntity::from(&updated))
 }
 
@@ -896,7 +962,7 @@ fn bulk(app: &App, source_id: &str, q: &[(String, String)]) -> Reply {
 async fn bulk_put(
     _: Client,
     AppState(app): AppState<Arc<App>>,
-    Body(items): Body<Vec<MutableUserPresence>>,
+    Body(items): Body<Vec<MutableUserPresence>, true>,
 ) -> Reply {
     if items.len() > MAX_BULK {
         return Err(Failure::from(Error::TooManyIds {

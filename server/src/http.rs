@@ -7,16 +7,21 @@
 //! rewrites it into the error body of the dialect the path belongs to, keeping the status and
 //! headers, so no client ever sees an error shape its library does not know.
 
-use axum::body::{to_bytes, Body};
-use axum::extract::Request;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::body::{to_bytes, Body, Bytes};
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
+use serde::de::DeserializeOwned;
 use tower_http::compression::predicate::{And, DefaultPredicate, Predicate, SizeAbove};
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 
 /// The largest request body accepted (64 KiB); a larger one is 413.
 pub const MAX_BODY: usize = 64 * 1024;
+/// The longest request target (path and query) accepted (8 KiB); a longer one is 414.
+pub const MAX_URI: usize = 8 * 1024;
+/// The most header bytes (names and values) accepted (16 KiB); more is 431.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// Bodies shorter than this go uncompressed: a single presence gains nothing from gzip.
 pub const MIN_COMPRESSED: u16 = 1024;
@@ -34,7 +39,7 @@ pub fn compression() -> CompressionLayer<And<DefaultPredicate, SizeAbove>> {
 /// The API a path belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dialect {
-    /// `/pod`, `/login`, `/relay`.
+    /// `/pod`, `/login`, `/relay`, `/sessionauth`.
     Symphony,
     /// `/api/v1`.
     RocketChat,
@@ -51,7 +56,7 @@ impl Dialect {
             path.strip_prefix(prefix)
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
         };
-        if under("/pod") || under("/login") || under("/relay") {
+        if under("/pod") || under("/login") || under("/relay") || under("/sessionauth") {
             Dialect::Symphony
         } else if under("/api/v1") {
             Dialect::RocketChat
@@ -91,6 +96,96 @@ pub fn json(status: StatusCode, body: &impl serde::Serialize) -> Response {
         HeaderValue::from_static("application/json"),
     );
     response
+}
+
+/// Refuses, in the path's dialect, a request target over [`MAX_URI`] (414) or headers over
+/// [`MAX_HEADER_BYTES`] (431), before any handler reads them. (What is past hyper's own parser
+/// limits, or not HTTP at all, hyper answers itself with an empty body: see SECURITY.md.)
+pub async fn request_limits(request: Request, next: Next) -> Response {
+    let dialect = Dialect::of(request.uri().path());
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |pq| pq.as_str().len());
+    if target > MAX_URI {
+        let message = format!("the request target is {target} bytes, over {MAX_URI}");
+        return dialect.error(StatusCode::URI_TOO_LONG, &message);
+    }
+    let header_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        let message = format!("the headers are {header_bytes} bytes, over {MAX_HEADER_BYTES}");
+        return dialect.error(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, &message);
+    }
+    next.run(request).await
+}
+
+/// The JSON shape a route's body must have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// A JSON object (every route but Genesys' bulk PUT).
+    Object,
+    /// A JSON array (Genesys' bulk PUT).
+    Array,
+}
+
+/// A JSON request body of the documented `shape`, read as `T`. Without a JSON content type it
+/// is 415, over [`MAX_BODY`] 413, and JSON that does not parse, of another shape (an array
+/// where an object is documented: serde would read a struct from it), or that does not fit
+/// `T` is 400. The status and a message come back for the dialect to word.
+pub async fn json_body<T: DeserializeOwned, S: Send + Sync>(
+    request: Request,
+    state: &S,
+    shape: Shape,
+) -> Result<T, (StatusCode, String)> {
+    if !is_json(request.headers()) {
+        return Err((
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Expected request with `Content-Type: application/json`".to_owned(),
+        ));
+    }
+    let bytes = Bytes::from_request(request, state)
+        .await
+        .map_err(|r| (r.status(), r.body_text()))?;
+    parse_json(&bytes, shape)
+}
+
+/// [`json_body`]'s parsing, for a body already read.
+pub fn parse_json<T: DeserializeOwned>(
+    bytes: &[u8],
+    shape: Shape,
+) -> Result<T, (StatusCode, String)> {
+    let bad = |message: String| (StatusCode::BAD_REQUEST, message);
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| bad(format!("the body is not JSON: {e}")))?;
+    let fits = match shape {
+        Shape::Object => value.is_object(),
+        Shape::Array => value.is_array(),
+    };
+    if !fits {
+        let wanted = match shape {
+            Shape::Object => "a JSON object",
+            Shape::Array => "a JSON array",
+        };
+        return Err(bad(format!("the body must be {wanted}")));
+    }
+    serde_json::from_value(value).map_err(|e| bad(format!("the body does not fit: {e}")))
+}
+
+/// Whether the request says its body is JSON (`application/json`, or `application/*+json`).
+pub fn is_json(headers: &HeaderMap) -> bool {
+    let Some(mime) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase())
+    else {
+        return false;
+    };
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
 /// Rewrites an error response that is not JSON into the error body of the path's dialect.
@@ -137,5 +232,34 @@ mod tests {
         assert_eq!(Dialect::of("/oauth/token"), Dialect::Genesys);
         assert_eq!(Dialect::of("/podcast"), Dialect::Own);
         assert_eq!(Dialect::of("/devices/v1/stream"), Dialect::Own);
+        assert_eq!(Dialect::of("/sessionauth/v1/logout"), Dialect::Symphony);
+    }
+
+    #[test]
+    fn bodies_of_another_shape_are_400() {
+        #[derive(Debug, serde::Deserialize)]
+        struct Pair {
+            #[allow(dead_code)]
+            a: u64,
+            #[allow(dead_code)]
+            b: String,
+        }
+        let status =
+            |body: &str, shape| parse_json::<Pair>(body.as_bytes(), shape).map_err(|e| e.0);
+        assert!(status(r#"{"a":1,"b":"x"}"#, Shape::Object).is_ok());
+        assert_eq!(
+            status(r#"[1,"x"]"#, Shape::Object).unwrap_err(),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            status("1", Shape::Object).unwrap_err(),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            status("{", Shape::Object).unwrap_err(),
+            StatusCode::BAD_REQUEST
+        );
+        assert!(parse_json::<Vec<u8>>(b"[1]", Shape::Array).is_ok());
+        assert!(parse_json::<Vec<u8>>(b"{}", Shape::Array).is_err());
     }
 }

@@ -3,13 +3,16 @@
 //!
 //! | prefix | dialect | auth |
 //! | --- | --- | --- |
-//! | `/pod`, `/login`, `/relay` | Symphony | `sessionToken` header (RS512 JWT login) |
+//! | `/pod`, `/login`, `/relay`, `/sessionauth` | Symphony | `sessionToken` header (RS512 JWT login) |
 //! | `/api/v1` | Rocket.Chat | `X-Auth-Token` + `X-User-Id` |
 //! | `/api/v2`, `/oauth` | Genesys Cloud | `Authorization: Bearer` (client credentials) |
 //! | `/devices` | the server's own | `Authorization: Bearer` (any issued token) |
 //!
-//! Every error a dialect's routes give (bad input, 401, 403, 404, 405, 413, 415) carries that
-//! dialect's error body; see [`http`].
+//! Every route passes [`authz::guard`], which authenticates the caller in the route's dialect
+//! and checks [`authz::TABLE`]; logins are throttled ([`throttle`]); tokens and ids come from
+//! the OS CSPRNG and are kept hashed ([`secret`], [`tokens`]). Every error a dialect's routes
+//! give (bad input, 401, 403, 404, 405, 413, 414, 415, 429, 431) carries that dialect's error
+//! body; see [`http`]. SECURITY.md at the repository root says what is protected and how.
 
 // Nothing from a request may panic the server.
 #![cfg_attr(
@@ -18,16 +21,22 @@
 )]
 
 pub mod accounts;
+pub mod authz;
 pub mod demo;
 pub mod devices;
 pub mod directory;
+pub mod feeds;
 pub mod genesys;
 pub mod http;
 pub mod listing;
 pub mod openapi;
+pub mod policy;
 pub mod rocketchat;
+pub mod secret;
 pub mod streams;
 pub mod symphony;
+pub mod throttle;
+pub mod tokens;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -37,9 +46,13 @@ use std::time::Duration;
 use axum::Router;
 use presence_store::{Clock, PresenceStore, StoreConfig};
 
-use accounts::{Accounts, Tokens};
+use accounts::Accounts;
 use directory::Directory;
+use feeds::Feeds;
+use policy::Policy;
 use streams::{StreamLimits, Streams};
+use throttle::Throttle;
+use tokens::Tokens;
 
 /// The store the server serves: users keyed by their Symphony id (`u64`); the other dialects'
 /// ids map to it through the [`Directory`].
@@ -58,6 +71,8 @@ pub struct Options {
     pub accounts: Option<PathBuf>,
     /// How many WebSocket streams may be open, per account and in total.
     pub streams: StreamLimits,
+    /// Token lifetimes, caps and login throttling.
+    pub policy: Policy,
 }
 
 impl Default for Options {
@@ -68,6 +83,7 @@ impl Default for Options {
             simulate: true,
             accounts: None,
             streams: StreamLimits::default(),
+            policy: Policy::default(),
         }
     }
 }
@@ -117,6 +133,12 @@ pub struct App {
     pub accounts: Accounts,
     /// Issued tokens and whom they stand for.
     pub tokens: Tokens,
+    /// Token lifetimes, caps and login throttling.
+    pub policy: Policy,
+    /// The login and bad-token limiters.
+    pub throttle: Throttle,
+    /// Which account owns which presence feed.
+    pub feeds: Feeds,
     /// Symphony's own state.
     pub symphony: symphony::State,
     /// Rocket.Chat's own state (settings).
@@ -135,8 +157,20 @@ impl App {
         let directory = Directory::demo(options.demo_users);
         let accounts = match &options.accounts {
             Some(path) => Accounts::load(path)?,
-            None => Accounts::demo(&directory),
+            None => Accounts::demo(&directory).map_err(|e| e.to_string())?,
         };
+        App::with_accounts(options, directory, accounts, clock)
+    }
+
+    /// A server state for `options` with these `directory` and `accounts` (what [`App::new`]
+    /// loads), reading time from `clock`.
+    pub fn with_accounts(
+        options: &Options,
+        directory: Directory,
+        accounts: Accounts,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<App>, String> {
+        options.policy.validate()?;
         let tokens = Tokens::from_accounts(&accounts)?;
         let config = StoreConfig::default();
         let store = PresenceStore::with_clock(config, clock.clone());
@@ -145,6 +179,9 @@ impl App {
             directory,
             accounts,
             tokens,
+            policy: options.policy.clone(),
+            throttle: Throttle::new(&options.policy, clock.clone()),
+            feeds: Feeds::default(),
             symphony: symphony::State::default(),
             rocketchat: rocketchat::State::default(),
             genesys: genesys::State::default(),
@@ -164,9 +201,15 @@ impl App {
             // upgrade must not be.
             .layer(http::compression())
             .merge(devices::routes())
+            .route_layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                authz::guard,
+            ))
+            // Outside the guard: probes carry no token.
             .route("/healthz", axum::routing::get(healthz))
             .with_state(self.clone())
             .layer(axum::middleware::from_fn(http::dialect_errors))
+            .layer(axum::middleware::from_fn(http::request_limits))
             .layer(axum::extract::DefaultBodyLimit::max(http::MAX_BODY))
     }
 
@@ -176,7 +219,7 @@ impl App {
             "presence-store server on http://{addr} ({} users)\n",
             self.directory.len()
         );
-        out.push_str(&self.tokens.describe(addr, &self.directory));
+        out.push_str(&tokens::describe(&self.accounts, addr, &self.directory));
         out
     }
 
@@ -188,6 +231,8 @@ impl App {
             loop {
                 tick.tick().await;
                 app.store.sweep();
+                app.tokens.sweep(app.clock.now_ms());
+                app.throttle.sweep();
             }
         });
         if simulate {

@@ -49,7 +49,11 @@ async fn main() -> ExitCode {
         // Without a signal handler the server simply runs until killed.
         let _ = tokio::signal::ctrl_c().await;
     };
-    if let Err(e) = axum::serve(listener, app.router())
+    // With the client's address, which login throttling keys on.
+    let service = app
+        .router()
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    if let Err(e) = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await
     {

@@ -10,9 +10,13 @@
 //! | `GET, POST settings/{id}` | `Presence_broadcast_disabled`, the one setting kept |
 //!
 //! Every route but `login` needs `X-Auth-Token` and `X-User-Id` (the token's user's `_id`);
-//! without both, or when they do not match, it answers 401 with the vendor's
+//! without both, or when they do not match, or when the token expired (after
+//! `rocketchat_token_secs`) or was logged out, it answers 401 with the vendor's
 //! `{status: "error", message: "You must be logged in to do this."}`. Other errors are
-//! `{success: false, error}` with 400, 403, 404, 405, 413 or 415, and change nothing.
+//! `{success: false, error}` with 400, 403, 404, 405, 413, 415 or 429, and change nothing.
+//! `login` is throttled per username and per client address (429 with `Retry-After`); the
+//! password is compared in constant time. Bodies are JSON objects or forms; any other JSON
+//! (an array, a number) is 400.
 //!
 //! `users.presence`, as Rocket.Chat answers it:
 //! - without `from`, or with `from` 10 minutes or more in the past: the full list, every
@@ -25,14 +29,15 @@
 //!   those of them not offline. Like Rocket.Chat, an answer filtered by `ids` is not `full`;
 //! - a malformed `from` is 400; `Presence_broadcast_disabled` answers `{users: [], full: true}`.
 //!
-//! Any logged-in user may read and flip the setting: the accounts file has no roles.
+//! Any logged-in user may read the setting; changing it needs the `admin` role (403 without),
+//! as [`crate::authz::TABLE`] says.
 
 use std::collections::HashMap;
 use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use axum::extract::rejection::{FormRejection, JsonRejection};
+use axum::extract::rejection::FormRejection;
 use axum::extract::{
     Form, FromRequest, FromRequestParts, Path, Query, RawQuery, Request, State as AppState,
 };
@@ -40,7 +45,7 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 use parking_lot::Mutex;
 use presence_store::wire::rocketchat::{
     Failure, GetPresence, GetPresenceQuery, LoginData, LoginRequest, LogoutData, Me, PresenceQuery,
@@ -51,10 +56,14 @@ use presence_store::wire::time::format_iso8601;
 use presence_store::{Category, Page, Presence, SetMode, Since};
 use serde::de::DeserializeOwned;
 
-use super::accounts::Principal;
+use super::accounts::AccountDialect;
+use super::authz::{self, ClientAddr};
 use super::directory::User;
-use super::http::json;
+use super::http::{json, json_body, Dialect, Shape};
 use super::listing::{self, SharedAnswer};
+use super::secret;
+use super::throttle::too_many;
+use super::tokens::Principal;
 use super::{App, Store};
 
 /// This dialect's own server state: its one setting, and when each user last logged in.
@@ -123,23 +132,17 @@ struct Caller {
     token: String,
 }
 
-impl FromRequestParts<Arc<App>> for Caller {
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Response> {
-        let header = |name| parts.headers.get(name).and_then(|v| v.to_str().ok());
-        let (Some(token), Some(rc_id)) = (header("x-auth-token"), header("x-user-id")) else {
-            return Err(not_logged_in());
-        };
-        match app.tokens.principal(token) {
-            Some(Principal::RocketChat { user_id })
-                if app.directory.get(user_id).is_some_and(|u| u.rc_id == rc_id) =>
-            {
-                Ok(Caller {
-                    id: user_id,
-                    token: token.to_owned(),
-                })
-            }
+    /// The user the guard authenticated (it checked `X-User-Id` against the token).
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        let caller = authz::Caller::from_request_parts(parts, state).await?;
+        match caller.principal {
+            Principal::RocketChat { user_id, .. } => Ok(Caller {
+                id: user_id,
+                token: caller.token,
+            }),
             _ => Err(not_logged_in()),
         }
     }
@@ -171,10 +174,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
                 .map(|Form(body)| Body(body))
                 .map_err(|e: FormRejection| rejected(e.status(), &e.body_text()))
         } else {
-            Json::<T>::from_request(request, state)
+            json_body(request, state, Shape::Object)
                 .await
-                .map(|Json(body)| Body(body))
-                .map_err(|e: JsonRejection| rejected(e.status(), &e.body_text()))
+                .map(Body)
+                .map_err(|(status, message)| rejected(status, &message))
         }
     }
 }
@@ -190,27 +193,50 @@ fn rejected(status: StatusCode, message: &str) -> Response {
     error(status, message)
 }
 
-/// `POST /api/v1/login`.
-async fn login(AppState(app): AppState<Arc<App>>, Body(request): Body<LoginRequest>) -> Response {
+/// `POST /api/v1/login`: throttled per username and address, the password compared in
+/// constant time (an unknown username costs the same digest as a known one).
+async fn login(
+    AppState(app): AppState<Arc<App>>,
+    ClientAddr(address): ClientAddr,
+    Body(request): Body<LoginRequest>,
+) -> Response {
     let (Some(name), Some(password)) = (request.name(), request.password.as_deref()) else {
         return error(
             StatusCode::BAD_REQUEST,
             "`user` (or `username`) and `password` are required",
         );
     };
-    let account = app
-        .accounts
-        .rocketchat
-        .iter()
-        .find(|a| a.username == name && a.password == password);
-    let Some(account) = account else {
+    if let Err(wait) = app
+        .throttle
+        .login(AccountDialect::RocketChat, name, address)
+    {
+        return too_many(Dialect::RocketChat, wait);
+    }
+    let account = app.accounts.rocketchat.iter().find(|a| a.username == name);
+    let configured = account.map_or("", |a| a.password.as_str());
+    let right = secret::matches(password, configured) && account.is_some();
+    let Some(account) = account.filter(|_| right) else {
         return json(StatusCode::UNAUTHORIZED, &StatusError::login_failed());
     };
     let Some(user) = app.directory.get(account.user_id) else {
         let message = format!("account {name:?} is not a directory user");
         return error(StatusCode::INTERNAL_SERVER_ERROR, &message);
     };
-    let token = app.tokens.issue(Principal::RocketChat { user_id: user.id });
+    let principal = Principal::RocketChat {
+        username: account.username.clone(),
+        user_id: user.id,
+        admin: account.is_admin(),
+    };
+    let issued = app.tokens.issue(
+        principal,
+        app.policy.lifetime(AccountDialect::RocketChat),
+        app.clock.now_ms(),
+        app.policy.max_tokens_per_account,
+    );
+    let token = match issued {
+        Ok(issued) => issued.token,
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    };
     app.rocketchat
         .last_login
         .lock()
@@ -219,12 +245,12 @@ async fn login(AppState(app): AppState<Arc<App>>, Body(request): Body<LoginReque
     ok(&StatusSuccess::new(LoginData {
         auth_token: token,
         user_id: user.rc_id.clone(),
-        me: me(user, presence.as_ref()),
+        me: me(user, presence.as_ref(), &account.roles),
     }))
 }
 
 /// `login`'s `me` for `user`.
-fn me(user: &User, presence: Option<&Presence>) -> Me {
+fn me(user: &User, presence: Option<&Presence>, roles: &[String]) -> Me {
     Me {
         id: user.rc_id.clone(),
         name: user.name.clone(),
@@ -233,7 +259,11 @@ fn me(user: &User, presence: Option<&Presence>) -> Me {
         status_connection: presence.map_or(Status::Offline, |p| Status::of_activity(p.activity)),
         utc_offset: user.utc_offset,
         active: true,
-        roles: vec!["user".into()],
+        roles: if roles.is_empty() {
+            vec!["user".into()]
+        } else {
+            roles.to_vec()
+        },
     }
 }
 

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use axum::extract::ws::Utf8Bytes;
 use parking_lot::Mutex;
 
-use super::accounts::Principal;
+use super::authz::StreamView;
+use super::tokens::Principal;
 
 /// Recent changes whose text is kept (a direct-mapped table: a newer change takes the slot).
 const TEXT_SLOTS: usize = 4096;
@@ -76,7 +77,7 @@ impl std::fmt::Display for StreamRefusal {
 }
 
 /// A change's text: `(user, version, text)`.
-type ChangeText = (u64, u64, Utf8Bytes);
+type ChangeText = (StreamView, u64, u64, Utf8Bytes);
 
 /// The open streams, counted per account, and the texts of recent changes.
 #[derive(Debug)]
@@ -109,22 +110,29 @@ impl Streams {
         }
     }
 
-    /// The text of change `version` of `user`: made by `make` for the first stream that sends
-    /// it, shared (a reference count) with every other. A change is one `(user, version)`: a
-    /// user's version grows with each of its changes.
-    pub fn change_text(&self, user: u64, version: u64, make: impl FnOnce() -> String) -> Utf8Bytes {
-        let index = (user.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ version) as usize % TEXT_SLOTS;
+    /// The text of change `version` of `user` in `view`: made by `make` for the first stream
+    /// that sends it, shared (a reference count) with every other stream of that view. A change
+    /// is one `(user, version)`: a user's version grows with each of its changes.
+    pub fn change_text(
+        &self,
+        view: StreamView,
+        user: u64,
+        version: u64,
+        make: impl FnOnce() -> String,
+    ) -> Utf8Bytes {
+        let index = (user.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ version ^ view as u64) as usize
+            % TEXT_SLOTS;
         let Some(slot) = self.texts.get(index) else {
             return make().into();
         };
         let mut slot = slot.lock();
-        if let Some((u, v, text)) = &*slot {
-            if (*u, *v) == (user, version) {
+        if let Some((w, u, v, text)) = &*slot {
+            if (*w, *u, *v) == (view, user, version) {
                 return text.clone();
             }
         }
         let text = Utf8Bytes::from(make());
-        *slot = Some((user, version, text.clone()));
+        *slot = Some((view, user, version, text.clone()));
         text
     }
 
@@ -184,11 +192,7 @@ impl Drop for StreamPermit {
 
 /// The account a principal belongs to, one name per dialect's kind of account.
 fn account(principal: &Principal) -> String {
-    match principal {
-        Principal::Symphony { username, .. } => format!("symphony:{username}"),
-        Principal::RocketChat { user_id } => format!("rocketchat:{user_id}"),
-        Principal::Genesys { client_id } => format!("genesys:{client_id}"),
-    }
+    format!("{:?}:{}", principal.dialect(), principal.account())
 }
 
 #[cfg(test)]
@@ -228,7 +232,7 @@ mod tests {
         let streams = Streams::default();
         let made = std::cell::Cell::new(0);
         let text = |user, version| {
-            streams.change_text(user, version, || {
+            streams.change_text(StreamView::Full, user, version, || {
                 made.set(made.get() + 1);
                 format!("{user}@{version}")
             })
@@ -237,6 +241,11 @@ mod tests {
         assert_eq!(text(7, 1).as_str(), "7@1");
         assert_eq!(text(7, 2).as_str(), "7@2");
         assert_eq!(text(8, 1).as_str(), "8@1");
+        assert_eq!(made.get(), 3);
+        // Another view of the same change is its own text.
+        let rocketchat = streams.change_text(StreamView::RocketChat, 7, 2, || "rc".to_owned());
+        assert_eq!(rocketchat.as_str(), "rc");
+        assert_eq!(text(7, 2).as_str(), "7@2");
         assert_eq!(made.get(), 3);
     }
 }

@@ -4,15 +4,18 @@
 //! | --- | --- | --- |
 //! | `POST /login/pubkey/authenticate` | RS512 JWT -> `{"name":"sessionToken","token"}` | |
 //! | `POST /relay/pubkey/authenticate` | RS512 JWT -> `{"name":"keyManagerToken","token"}` | |
+//! | `POST /sessionauth/v1/logout` | revokes the caller's session token | session |
 //! | `GET /pod/v2/sessioninfo` | the bot itself (`UserV2`) | session |
 //! | `GET /pod/v2/users/presence?lastUserId=&limit=` | a page of everyone, by id | User Provisioning |
 //! | `GET /pod/v2/user/presence` | the caller's own presence | session |
 //! | `POST /pod/v2/user/presence?soft=` | set the caller's own presence | session |
 //! | `GET /pod/v3/user/{uid}/presence` | one user's presence | session |
 //! | `POST /pod/v3/user/presence?soft=` | set another user's presence | User Provisioning |
-//! | `POST /pod/v1/presence/feed/create` | a presence feed, `{"id"}` | session |
-//! | `GET /pod/v1/presence/feed/{id}/read` | the feed's changes since its last read | session |
-//! | `POST /pod/v1/presence/feed/{id}/delete` | delete the feed, `{"id"}` | session |
+//! | `POST /pod/v1/presence/feed/create` | a presence feed, `{"id"}` | User Provisioning |
+//! | `GET /pod/v1/presence/feed/{id}/read` | the feed's changes since its last read | its owner |
+//! | `POST /pod/v1/presence/feed/{id}/delete` | delete the feed, `{"id"}` | its owner |
+//!
+//! The "needs" column is [`crate::authz::TABLE`]'s, which the guard checks before any handler.
 //!
 //! Choices where Symphony's documents are silent, so a client knows what it gets:
 //!
@@ -25,37 +28,49 @@
 //! - **Paging.** `lastUserId` is inclusive (the page starts at it), offline users the store knows
 //!   are listed too, users it never heard of are omitted (Symphony: "any omitted user IS
 //!   inactive").
-//! - **Feeds** need no entitlement beyond a session. A read returns at most 500 records (as
-//!   Symphony does); read again for the rest. An unknown or malformed feed id is 400 (Symphony
-//!   lists no 404 for feeds). A feed that fell behind what the store's log still holds cannot
-//!   list the changes it missed: its reads answer every user who is not offline, sorted by id,
-//!   at most 500 a read, and say so in the header `X-Presence-Feed-Full` (`LogPruned`, ...);
-//!   as with a page, a user they omit is offline. Once the whole list is read, reads are
-//!   changes again, from where the list began, so none made meanwhile is lost.
-//! - **Bodies** are JSON only (415 otherwise), at most 64 KiB (413); JSON that does not parse or
-//!   lacks `category` is 400, as is an unknown category. Every error is `{"code", "message"}`.
+//! - **Login** is throttled per account (the JWT's `sub`) and per client address; past the
+//!   limit it is 429 with `Retry-After`. A session token lives `symphony_token_secs` (see
+//!   [`crate::policy`]) and dies at `/sessionauth/v1/logout`.
+//! - **Ids** are Symphony's int64: a user id over `i64::MAX` (path, body or `lastUserId`) is 400.
+//! - **Feeds** need User Provisioning, as they carry every user's changes. A feed id is 128
+//!   random bits, and a feed belongs to the account that created it: any other account, like an
+//!   unknown id, gets 404. An account owns at most `max_feeds_per_account` feeds. A read
+//!   returns at most 500 records (as Symphony does); read again for the rest. A feed that fell
+//!   behind what the store's log still holds cannot list the changes it missed: its reads answer
+//!   every user who is not offline, sorted by id, at most 500 a read, and say so in the header
+//!   `X-Presence-Feed-Full` (`LogPruned`, ...); as with a page, a user they omit is offline.
+//!   Once the whole list is read, reads are changes again, from where the list began, so none
+//!   made meanwhile is lost.
+//! - **Bodies** are JSON objects only (415 without a JSON content type), at most 64 KiB (413);
+//!   JSON that does not parse, is not an object, or lacks `category` is 400, as is an unknown
+//!   category. Every error is `{"code", "message"}`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{FromRequestParts, Path, Query, State as Shared};
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State as Shared};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use presence_store::wire::symphony::{
     AllPresenceQuery, AuthenticateRequest, ErrorBody, SetPresenceQuery, StringId, Token, UserV2,
     V2Presence, V2PresenceStatus, V2UserPresence,
 };
-use presence_store::{Category, Error, FeedId, Page, SetMode};
+use presence_store::{Category, Error, Page, SetMode};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use super::accounts::{Principal, SymphonyAccount, USER_PROVISIONING};
-use super::http::json;
+use super::accounts::{AccountDialect, SymphonyAccount};
+use super::authz::{Caller, ClientAddr};
+use super::feeds::{CreateError, Owner};
+use super::http::{json, json_body, Shape};
 use super::listing::{self, CHUNK_ROWS};
+use super::throttle::too_many;
+use super::tokens::Principal;
 use super::App;
 
 /// Symphony's own policy; its sessions are in [`App::tokens`] and its feeds in the store.
@@ -125,6 +140,7 @@ pub fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/login/pubkey/authenticate", post(session_login))
         .route("/relay/pubkey/authenticate", post(key_manager_login))
+        .route("/sessionauth/v1/logout", post(logout))
         .route("/pod/v2/sessioninfo", get(session_info))
         .route("/pod/v2/users/presence", get(all_presence))
         .route(
@@ -147,16 +163,30 @@ pub fn error(status: StatusCode, message: &str) -> Response {
     json(status, &body)
 }
 
-/// A JSON body, or the error for its rejection (a body that does not fit the model is 400,
-/// where axum says 422; 413 and 415 stay).
-fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, Failure> {
-    body.map(|Json(t)| t).map_err(|r| {
-        let status = match r.status() {
-            StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
-            status => status,
-        };
-        Failure::new(status, r.body_text())
-    })
+/// A JSON object body ([`json_body`]): 415 without a JSON content type, 413 over the limit,
+/// 400 for anything that is not the documented object.
+pub struct Body<T>(T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = Failure;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Failure> {
+        json_body(request, state, Shape::Object)
+            .await
+            .map(Body)
+            .map_err(|(status, message)| Failure::new(status, message))
+    }
+}
+
+/// `id` if it is in Symphony's int64 range, else 400.
+fn in_range(id: u64, name: &str) -> Result<u64, Failure> {
+    if id > i64::MAX as u64 {
+        return Err(Failure::new(
+            StatusCode::BAD_REQUEST,
+            format!("{name} {id} is over Symphony's int64 range"),
+        ));
+    }
+    Ok(id)
 }
 
 /// A query string, or 400.
@@ -183,44 +213,30 @@ pub struct Bot {
     pub entitlements: Vec<String>,
 }
 
-impl Bot {
-    /// Ok if the bot holds `entitlement`, else 403.
-    fn require(&self, entitlement: &str) -> Result<(), Failure> {
-        if self.entitlements.iter().any(|e| e == entitlement) {
-            Ok(())
-        } else {
-            Err(Failure::new(
-                StatusCode::FORBIDDEN,
-                format!("the caller lacks the {entitlement} entitlement"),
-            ))
-        }
-    }
-}
+impl<S: Send + Sync> FromRequestParts<S> for Bot {
+    type Rejection = Response;
 
-impl FromRequestParts<Arc<App>> for Bot {
-    type Rejection = Failure;
-
-    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Failure> {
-        let token = parts
-            .headers
-            .get("sessiontoken")
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| Failure::new(StatusCode::UNAUTHORIZED, "missing sessionToken header"))?;
-        match app.tokens.principal(token) {
-            Some(Principal::Symphony {
+    /// The service account the guard authenticated.
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        match Caller::from_request_parts(parts, state).await?.principal {
+            Principal::Symphony {
                 username,
                 user_id,
                 entitlements,
-            }) => Ok(Bot {
+            } => Ok(Bot {
                 username,
                 user_id,
                 entitlements,
             }),
-            _ => Err(Failure::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid session token",
-            )),
+            _ => Err(error(StatusCode::UNAUTHORIZED, "invalid session token")),
         }
+    }
+}
+
+impl Bot {
+    /// The account, as feeds are owned.
+    fn owner(&self) -> Owner {
+        (AccountDialect::Symphony, self.username.clone())
     }
 }
 
@@ -289,35 +305,65 @@ fn authenticate<'a>(app: &'a App, jwt: &str) -> Result<&'a SymphonyAccount, Fail
     Ok(account)
 }
 
-/// A login: checks the JWT and issues a token, which `make` names.
+/// A login: counts the attempt against the throttle (the JWT's unverified `sub` names the
+/// account), checks the JWT and issues a token, which `make` names.
 fn login(
     app: &App,
-    request: Result<Json<AuthenticateRequest>, JsonRejection>,
+    address: Option<std::net::IpAddr>,
+    request: Result<Body<AuthenticateRequest>, Failure>,
     make: fn(String) -> Token,
 ) -> Reply {
-    let account = authenticate(app, &body(request)?.token)?;
-    let token = app.tokens.issue(Principal::Symphony {
+    let jwt = request?.0.token;
+    let subject = claims(&jwt, None).map(|c| c.sub).unwrap_or_default();
+    if let Err(wait) = app
+        .throttle
+        .login(AccountDialect::Symphony, &subject, address)
+    {
+        return Ok(too_many(super::http::Dialect::Symphony, wait));
+    }
+    let account = authenticate(app, &jwt)?;
+    let principal = Principal::Symphony {
         username: account.username.clone(),
         user_id: account.user_id,
         entitlements: account.entitlements.clone(),
-    });
-    Ok(json(StatusCode::OK, &make(token)))
+    };
+    let issued = app
+        .tokens
+        .issue(
+            principal,
+            app.policy.lifetime(AccountDialect::Symphony),
+            app.clock.now_ms(),
+            app.policy.max_tokens_per_account,
+        )
+        .map_err(|e| Failure::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    Ok(json(StatusCode::OK, &make(issued.token)))
 }
 
 /// `POST /login/pubkey/authenticate`: a session token.
 async fn session_login(
     Shared(app): Shared<Arc<App>>,
-    request: Result<Json<AuthenticateRequest>, JsonRejection>,
+    ClientAddr(address): ClientAddr,
+    request: Result<Body<AuthenticateRequest>, Failure>,
 ) -> Reply {
-    login(&app, request, Token::session)
+    login(&app, address, request, Token::session)
 }
 
 /// `POST /relay/pubkey/authenticate`: a key manager token (it also opens the pod).
 async fn key_manager_login(
     Shared(app): Shared<Arc<App>>,
-    request: Result<Json<AuthenticateRequest>, JsonRejection>,
+    ClientAddr(address): ClientAddr,
+    request: Result<Body<AuthenticateRequest>, Failure>,
 ) -> Reply {
-    login(&app, request, Token::key_manager)
+    login(&app, address, request, Token::key_manager)
+}
+
+/// `POST /sessionauth/v1/logout`: revokes the session token the request came with.
+async fn logout(Shared(app): Shared<Arc<App>>, caller: Caller) -> Response {
+    app.tokens.revoke(&caller.token);
+    json(
+        StatusCode::OK,
+        &serde_json::json!({"format": "TEXT", "message": "Logout successful"}),
+    )
 }
 
 /// `GET /pod/v2/sessioninfo`: who the session is.
@@ -331,11 +377,14 @@ async fn session_info(bot: Bot) -> Response {
 /// in memory; a smaller one is read at once and sent with its length.
 async fn all_presence(
     Shared(app): Shared<Arc<App>>,
-    bot: Bot,
+    _bot: Bot,
     params: Result<Query<AllPresenceQuery>, QueryRejection>,
 ) -> Reply {
-    bot.require(USER_PROVISIONING)?;
-    let query = query(params)?.page_query();
+    let params = query(params)?;
+    if let Some(id) = params.last_user_id {
+        in_range(id, "lastUserId")?;
+    }
+    let query = params.page_query();
     let config = app.store.config();
     let limit = query.limit.unwrap_or(config.default_page);
     if limit <= CHUNK_ROWS {
@@ -389,10 +438,10 @@ async fn set_own_presence(
     Shared(app): Shared<Arc<App>>,
     bot: Bot,
     params: Result<Query<SetPresenceQuery>, QueryRejection>,
-    request: Result<Json<V2PresenceStatus>, JsonRejection>,
+    request: Result<Body<V2PresenceStatus>, Failure>,
 ) -> Reply {
     let mode = query(params)?.mode();
-    let category = body(request)?.category()?;
+    let category = request?.0.category()?;
     set(&app, bot.user_id, category, mode)
 }
 
@@ -403,7 +452,7 @@ async fn user_presence(
     _bot: Bot,
     uid: Result<Path<u64>, PathRejection>,
 ) -> Reply {
-    let uid = path(uid)?;
+    let uid = in_range(path(uid)?, "user id")?;
     pod_user(&app, uid)?;
     Ok(presence_of(&app, uid))
 }
@@ -411,41 +460,75 @@ async fn user_presence(
 /// `POST /pod/v3/user/presence?soft=`: sets another user's presence.
 async fn set_user_presence(
     Shared(app): Shared<Arc<App>>,
-    bot: Bot,
+    _bot: Bot,
     params: Result<Query<SetPresenceQuery>, QueryRejection>,
-    request: Result<Json<V2UserPresence>, JsonRejection>,
+    request: Result<Body<V2UserPresence>, Failure>,
 ) -> Reply {
-    bot.require(USER_PROVISIONING)?;
     let mode = query(params)?.mode();
-    let request = body(request)?;
+    let request = request?.0;
     let uid = request
         .user_id
         .ok_or_else(|| Failure::new(StatusCode::BAD_REQUEST, "userId is required"))?;
+    let uid = in_range(uid, "userId")?;
     let category = request.category()?;
     pod_user(&app, uid)?;
     set(&app, uid, category, mode)
 }
 
-/// A feed id from the path; unknown or malformed is 400.
-fn feed_id(id: Result<Path<String>, PathRejection>) -> Result<FeedId, Failure> {
-    Ok(path(id)?.parse::<FeedId>()?)
+/// 404 for a feed id the caller does not own (or that does not exist: the two look the same).
+fn no_feed(id: &str) -> Failure {
+    let id: String = id.chars().take(64).collect();
+    Failure::new(
+        StatusCode::NOT_FOUND,
+        format!("presence feed {id:?} not found"),
+    )
 }
 
-/// `POST /pod/v1/presence/feed/create`: a feed starting now.
-async fn create_feed(Shared(app): Shared<Arc<App>>, _bot: Bot) -> Reply {
-    let id = app.store.create_feed()?;
-    Ok(json(StatusCode::OK, &StringId { id: id.to_string() }))
+/// `POST /pod/v1/presence/feed/create`: a feed starting now, owned by the caller.
+async fn create_feed(Shared(app): Shared<Arc<App>>, bot: Bot) -> Reply {
+    let config = app.store.config();
+    let expiry = config.feed_expiry.max(config.delta_window).as_millis() as u64;
+    let created = app.feeds.create(
+        &app.store,
+        bot.owner(),
+        app.clock.now_ms(),
+        app.policy.max_feeds_per_account,
+        expiry,
+    );
+    let id = created.map_err(|e| match e {
+        CreateError::AccountFull { max } => Failure::new(
+            StatusCode::BAD_REQUEST,
+            format!("this account already has the most presence feeds ({max}); delete one"),
+        ),
+        CreateError::NoEntropy(e) => Failure::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        CreateError::Store(e) => Failure::from(e),
+    })?;
+    Ok(json(StatusCode::OK, &StringId { id }))
 }
 
 /// `GET /pod/v1/presence/feed/{id}/read`: the changes since the feed's last read; see the
 /// module doc for a feed that fell behind.
 async fn read_feed(
     Shared(app): Shared<Arc<App>>,
-    _bot: Bot,
+    bot: Bot,
     id: Result<Path<String>, PathRejection>,
 ) -> Reply {
+    let public = path(id)?;
+    let owner = bot.owner();
+    let feed = app
+        .feeds
+        .read(&owner, &public, app.clock.now_ms())
+        .ok_or_else(|| no_feed(&public))?;
     let max = FEED_READ_MAX.min(app.store.config().max_page);
-    let read = app.store.read_feed(&feed_id(id)?, max)?;
+    let read = match app.store.read_feed(&feed, max) {
+        Ok(read) => read,
+        Err(Error::UnknownFeed { .. }) => {
+            // The store's sweep dropped it (unread too long): forget it here too.
+            app.feeds.remove(&owner, &public);
+            return Err(no_feed(&public));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let mut response = json(StatusCode::OK, &V2Presence::list(&read.users));
     if let Some(reason) = read.reason {
         if let Ok(reason) = HeaderValue::from_str(&format!("{reason:?}")) {
@@ -458,10 +541,15 @@ async fn read_feed(
 /// `POST /pod/v1/presence/feed/{id}/delete`.
 async fn delete_feed(
     Shared(app): Shared<Arc<App>>,
-    _bot: Bot,
+    bot: Bot,
     id: Result<Path<String>, PathRejection>,
 ) -> Reply {
-    let id = feed_id(id)?;
-    app.store.delete_feed(&id)?;
-    Ok(json(StatusCode::OK, &StringId { id: id.to_string() }))
+    let public = path(id)?;
+    let feed = app
+        .feeds
+        .remove(&bot.owner(), &public)
+        .ok_or_else(|| no_feed(&public))?;
+    // Gone from the store already (expired) or now: either way the caller's feed is deleted.
+    let _ = app.store.delete_feed(&feed);
+    Ok(json(StatusCode::OK, &StringId { id: public }))
 }

@@ -12,13 +12,16 @@ use futures_util::SinkExt;
 use presence_store::{Activity, Category, Cursor, SetMode, Since};
 use reqwest::Method;
 use serde_json::{json, Value};
-use server::{TestServer, DEMO_GENESYS_TOKEN, DEMO_ROCKETCHAT_TOKEN, DEMO_SYMPHONY_TOKEN};
+use server::{
+    TestServer, DEMO_GATEWAY_TOKEN, DEMO_GENESYS_TOKEN, DEMO_ROCKETCHAT_TOKEN, DEMO_SYMPHONY_TOKEN,
+};
 use tokio_tungstenite::tungstenite::Message;
 
 use server::{Socket, PATIENCE};
 
 /// Any issued token will do; the devices endpoints use the Genesys demo token.
-const TOKEN: &str = DEMO_GENESYS_TOKEN;
+/// The devices endpoints act for any user with the gateway's token.
+const TOKEN: &str = DEMO_GATEWAY_TOKEN;
 
 fn user(s: &TestServer, n: usize) -> u64 {
     s.app.directory.users()[n].id
@@ -110,28 +113,44 @@ async fn an_empty_heartbeat_is_active_and_an_unseen_user_disconnects_to_offline(
 }
 
 #[tokio::test]
-async fn every_issued_token_is_accepted() {
+async fn each_account_acts_on_its_own_user_and_a_gateway_on_anyone() {
     let s = server::start(10).await;
     let issued = s
         .app
         .tokens
-        .issue(server::app::accounts::Principal::Genesys {
-            client_id: "demo-client".into(),
-        });
-    for token in [
-        DEMO_SYMPHONY_TOKEN,
-        DEMO_ROCKETCHAT_TOKEN,
-        DEMO_GENESYS_TOKEN,
-        &issued,
-    ] {
+        .issue(
+            server::app::tokens::Principal::Gateway {
+                name: "demo-gateway".into(),
+            },
+            std::time::Duration::from_secs(60),
+            server::START_MS,
+            4,
+        )
+        .unwrap()
+        .token;
+    let ada = user(&s, 0);
+    let other = user(&s, 1);
+    let cases = [
+        (DEMO_ROCKETCHAT_TOKEN, ada, 200),
+        (DEMO_ROCKETCHAT_TOKEN, other, 403),
+        (DEMO_SYMPHONY_TOKEN, other, 403),
+        (DEMO_GENESYS_TOKEN, ada, 403),
+        (DEMO_GATEWAY_TOKEN, other, 200),
+        (issued.as_str(), other, 200),
+    ];
+    for (token, target, status) in cases {
+        let before = s.app.store.get(&target);
         let r = s
             .client
-            .post(heartbeat_url(&s, user(&s, 1), "1"))
+            .post(heartbeat_url(&s, target, "1"))
             .header("Authorization", format!("bearer {token}"))
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), 200, "{token}");
+        assert_eq!(r.status(), status, "{token} on {target}");
+        if status != 200 {
+            assert_eq!(s.app.store.get(&target), before);
+        }
     }
 }
 

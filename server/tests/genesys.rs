@@ -291,8 +291,14 @@ async fn definitions_are_created_listed_updated_and_deleted() {
 
     let (status, _) = call(&s, Method::DELETE, &path, None).await;
     assert_eq!(status, 204);
+    // A soft delete: retired, so no longer among the active ones, but still readable.
     let (status, body) = get(&s, &path).await;
-    assert_error(status, &body, 404, Some("not.found"));
+    assert_eq!(
+        (status.as_u16(), body["deactivated"].as_bool()),
+        (200, Some(true))
+    );
+    let active = get(&s, "/api/v2/presence/definitions").await.1;
+    assert!(!active.to_string().contains(body["id"].as_str().unwrap()));
 }
 
 #[tokio::test]
@@ -408,7 +414,16 @@ async fn the_older_definitions_api_pages_and_edits() {
         11
     );
     assert_eq!(call(&s, Method::DELETE, &path, None).await.0, 204);
-    assert_error(get(&s, &path).await.0, &get(&s, &path).await.1, 404, None);
+    // Deleting is a soft delete (seed 004's `deleted`): still readable, listed as deleted.
+    let (status, body) = get(&s, &path).await;
+    assert_eq!(
+        (status.as_u16(), body["deactivated"].as_bool()),
+        (200, Some(true))
+    );
+    assert_eq!(
+        get(&s, "/api/v2/presencedefinitions?deleted=TRUE").await.1["total"],
+        1
+    );
 
     for query in ["pageSize=0", "pageSize=101", "pageNumber=x", "deleted=SOME"] {
         let (status, body) = get(&s, &format!("/api/v2/presencedefinitions?{query}")).await;

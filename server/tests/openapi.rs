@@ -241,3 +241,38 @@ async fn documented_paths_serve_no_undocumented_method() {
         }
     }
 }
+
+#[tokio::test]
+async fn every_route_of_the_authorization_table_is_documented() {
+    let s = server::start(3).await;
+    let doc = document(&s).await;
+    for route in presence_server::authz::ROUTES {
+        let method = route.method.to_ascii_lowercase();
+        let documented = doc["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .any(|(p, item)| same_template(p, route.path) && item.get(&method).is_some());
+        assert!(
+            documented,
+            "{} {} is not in openapi.json",
+            route.method, route.path
+        );
+    }
+}
+
+/// Whether two path templates are the same but for their placeholders' names.
+fn same_template(a: &str, b: &str) -> bool {
+    let shape = |p: &str| -> Vec<String> {
+        p.split('/')
+            .map(|seg| {
+                if seg.starts_with('{') {
+                    "{}".to_owned()
+                } else {
+                    seg.to_owned()
+                }
+            })
+            .collect()
+    };
+    shape(a) == shape(b)
+}

@@ -133,7 +133,7 @@ async fn a_failed_login_is_the_vendor_401_and_bad_bodies_are_400_or_415() {
     for body in [
         json!({"user": name, "password": "wrong"}),
         json!({"username": "nobody", "password": "demo-password"}),
-        json!({"user": user(&s, 1).username, "password": "demo-password"}),
+        json!({"user": user(&s, 2).username, "password": "demo-password"}),
     ] {
         assert_eq!(send(login(body)).await, (401, unauthorized.clone()));
     }

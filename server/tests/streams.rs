@@ -12,7 +12,7 @@ use presence_store::{Category, SetMode};
 use serde_json::Value;
 use server::app::streams::StreamLimits;
 use server::{
-    connect_stream, next_message, stream_request, Socket, TestServer, DEMO_GENESYS_TOKEN,
+    connect_stream, next_message, stream_request, Socket, TestServer, DEMO_GATEWAY_TOKEN,
     DEMO_ROCKETCHAT_TOKEN,
 };
 use tokio_tungstenite::tungstenite::Message;
@@ -40,7 +40,7 @@ fn hundreds_of_streams_on_few_threads_each_receive_every_change() {
         let s = server::start(50).await;
         let mut sockets = Vec::with_capacity(STREAMS);
         for _ in 0..STREAMS {
-            let mut socket = connect(&s, DEMO_GENESYS_TOKEN).await;
+            let mut socket = connect(&s, DEMO_GATEWAY_TOKEN).await;
             assert_eq!(next(&mut socket).await["type"], "hello");
             sockets.push(socket);
         }
@@ -88,8 +88,8 @@ async fn streams_past_a_cap_are_refused_and_closed_ones_give_their_place_back() 
         ..server::app::Options::default()
     };
     let s = server::start_with(options).await;
-    let mut first = connect(&s, DEMO_GENESYS_TOKEN).await;
-    let _second = connect(&s, DEMO_GENESYS_TOKEN).await;
+    let mut first = connect(&s, DEMO_GATEWAY_TOKEN).await;
+    let _second = connect(&s, DEMO_GATEWAY_TOKEN).await;
 
     let refused = |status: u16, phrase: &'static str, token: &'static str| {
         let s = &s;
@@ -110,7 +110,7 @@ async fn streams_past_a_cap_are_refused_and_closed_ones_give_their_place_back() 
     refused(
         429,
         "this account already has 2 open streams",
-        DEMO_GENESYS_TOKEN,
+        DEMO_GATEWAY_TOKEN,
     )
     .await;
     let _third = connect(&s, DEMO_ROCKETCHAT_TOKEN).await;
@@ -129,7 +129,7 @@ async fn streams_past_a_cap_are_refused_and_closed_ones_give_their_place_back() 
     let mut again = None;
     for _ in 0..1000 {
         if s.app.streams.open() < 3 {
-            again = Some(connect(&s, DEMO_GENESYS_TOKEN).await);
+            again = Some(connect(&s, DEMO_GATEWAY_TOKEN).await);
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;

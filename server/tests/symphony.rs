@@ -105,7 +105,7 @@ async fn create_feed(s: &TestServer) -> String {
         .as_str()
         .unwrap()
         .to_string();
-    assert_eq!(id.len(), 16);
+    assert_eq!(id.len(), 22, "128 random bits, URL-safe");
     id
 }
 
@@ -247,12 +247,15 @@ async fn plain_bot_lacks_user_provisioning() {
     fails(r.send().await.unwrap(), 403).await;
     unchanged(&s, &before);
 
-    // Its own presence and feeds need no entitlement.
+    // Feeds carry everyone's changes, so they need the entitlement too.
+    let r = call(&s, Method::POST, "/pod/v1/presence/feed/create", &token);
+    fails(r.send().await.unwrap(), 403).await;
+    assert_eq!(s.app.feeds.len(), 0);
+
+    // Its own presence needs no entitlement.
     let r = call(&s, Method::POST, "/pod/v2/user/presence", &token)
         .json(&json!({ "category": "BUSY" }));
     assert_eq!(ok(r.send().await.unwrap()).await["userId"], FIRST_ID - 2);
-    let r = call(&s, Method::POST, "/pod/v1/presence/feed/create", &token);
-    ok(r.send().await.unwrap()).await;
 }
 
 #[tokio::test]
@@ -508,17 +511,19 @@ async fn feeds_read_changes_since_their_last_read() {
     let deleted =
         ok(post(&s, &format!("/pod/v1/presence/feed/{id}/delete"), json!({})).await).await;
     assert_eq!(deleted, json!({ "id": id }));
+    // A deleted feed, like one never issued, is 404 (another account's is too: see
+    // tests/security.rs).
     let before = s.app.store.cursor();
-    fails(get(&s, &read).await, 400).await;
+    fails(get(&s, &read).await, 404).await;
     fails(
         post(&s, &format!("/pod/v1/presence/feed/{id}/delete"), json!({})).await,
-        400,
+        404,
     )
     .await;
     for bad in ["nope", "zzzzzzzzzzzzzzzz", "00000000000000000"] {
         fails(
             get(&s, &format!("/pod/v1/presence/feed/{bad}/read")).await,
-            400,
+            404,
         )
         .await;
         let r = post(
@@ -527,7 +532,7 @@ async fn feeds_read_changes_since_their_last_read() {
             json!({}),
         )
         .await;
-        fails(r, 400).await;
+        fails(r, 404).await;
     }
     unchanged(&s, &before);
 }
