@@ -243,6 +243,11 @@ impl Tokens {
         self.by_token.read().get(token).cloned()
     }
 
+    /// How many tokens are valid now.
+    pub fn live(&self) -> usize {
+        self.by_token.read().len()
+    }
+
     /// Forgets `token` (logout); whether it was issued.
     pub fn revoke(&self, token: &str) -> bool {
         self.by_token.write().remove(token).is_some()

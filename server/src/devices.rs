@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -339,6 +339,7 @@ fn subscribe_options(app: &App, query: &StreamQuery) -> Result<SubscribeOptions<
 
 /// Subscribes, says hello, and pumps the subscription's events into the socket until it closes.
 async fn serve_stream(app: Arc<App>, options: SubscribeOptions<u64>, mut socket: WebSocket) {
+    let _open = app.metrics.stream_opened();
     let filter: Option<HashSet<u64>> = options.users.as_ref().map(|u| u.iter().copied().collect());
     let subscription = app.store.subscribe(options);
     let hello = StreamEvent::Hello {
@@ -352,9 +353,17 @@ async fn serve_stream(app: Arc<App>, options: SubscribeOptions<u64>, mut socket:
         return;
     }
     let (tx, mut rx) = mpsc::channel(QUEUE);
-    tokio::task::spawn_blocking(move || bridge(&app, &subscription, filter.as_ref(), &tx));
+    let bridged = app.clone();
+    tokio::task::spawn_blocking(move || bridge(&bridged, &subscription, filter.as_ref(), &tx));
     loop {
         tokio::select! {
+            () = app.lifecycle.closed() => {
+                let _ = socket.send(Message::Close(Some(CloseFrame {
+                    code: close_code::AWAY,
+                    reason: "server shutting down".into(),
+                }))).await;
+                break;
+            }
             next = rx.recv() => {
                 let Some(text) = next else { break };
                 if socket.send(Message::Text(text.into())).await.is_err() {
@@ -386,7 +395,10 @@ fn bridge(
             Event::Change { user, presence } => {
                 vec![StreamEvent::Change(PresenceView::new(user, &presence))]
             }
-            Event::Lagged { resume } => resync(app, resume, filter),
+            Event::Lagged { resume } => {
+                app.metrics.lagged.inc();
+                resync(app, resume, filter)
+            }
         };
         for message in messages {
             if tx.blocking_send(message.text()).is_err() {
