@@ -317,6 +317,22 @@ mod tests {
     }
 
     #[test]
+    fn the_readmes_example_file_is_valid() {
+        let readme = include_str!("../../README.md");
+        let example = readme
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("a TOML example in the README");
+        let f = file(example).unwrap();
+        let accounts = f.accounts.clone().unwrap();
+        crate::accounts::Tokens::from_accounts(&accounts).unwrap();
+        let o = Options::resolve(Cli::default(), f).unwrap();
+        assert_eq!(o.store, StoreConfig::default());
+        assert_eq!(o.log_format, LogFormat::Json);
+    }
+
+    #[test]
     fn accounts_read_from_toml() {
         let f = file(
             "[[accounts.genesys]]\nclient_id = \"c\"\nclient_secret = \"s\"\n\

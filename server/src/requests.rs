@@ -42,11 +42,32 @@ pub async fn track(State(app): State<Arc<App>>, request: Request, next: Next) ->
     );
     let labels = RequestLabels {
         route,
-        method: method.to_string(),
+        method: method_label(&method),
         status,
     };
     app.metrics.observe(labels, latency);
     response
+}
+
+/// A method as a metric label: the standard ones by name, any other as `OTHER`, so a client
+/// inventing methods cannot grow the metrics without bound.
+fn method_label(method: &Method) -> String {
+    const KNOWN: [Method; 9] = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    if KNOWN.contains(method) {
+        method.as_str().to_owned()
+    } else {
+        "OTHER".to_owned()
+    }
 }
 
 /// Who a request's token stands for, as the log names them: `symphony:<username>`,
