@@ -269,8 +269,25 @@ impl FileConfig {
     pub fn load(path: &Path) -> Result<FileConfig, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
-        toml::from_str(&text).map_err(|e| format!("config file {}: {e}", path.display()))
+        parse_file(&text).map_err(|e| format!("config file {}: {e}", path.display()))
     }
+}
+
+/// Parses a config file's text. The error names the line, the key and the reason, without
+/// quoting the line itself (it may hold a secret).
+fn parse_file(text: &str) -> Result<FileConfig, String> {
+    toml::from_str(text).map_err(|e| {
+        let Some(span) = e.span() else {
+            return e.message().to_owned();
+        };
+        let before = text.get(..span.start).unwrap_or_default();
+        let line = before.matches('\n').count() + 1;
+        let line_text = text.lines().nth(line - 1).unwrap_or_default();
+        match line_text.split_once('=') {
+            Some((key, _)) => format!("line {line}, key {}: {}", key.trim(), e.message()),
+            None => format!("line {line}: {}", e.message()),
+        }
+    })
 }
 
 /// Why the options could not be resolved.
@@ -287,7 +304,7 @@ mod tests {
     use super::*;
 
     fn file(text: &str) -> Result<FileConfig, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+        parse_file(text)
     }
 
     #[test]
@@ -311,6 +328,11 @@ mod tests {
         assert!(e.contains("max_page"), "{e}");
         let e = file("snapshot_interval = \"soon\"").unwrap_err();
         assert!(e.contains("snapshot_interval"), "{e}");
+        let e = file(
+            "[[accounts.genesys]]\nclient_id = \"c\"\nclient_secret = \"hunter2\"\n[demo]\nx = 1",
+        )
+        .unwrap_err();
+        assert!(e.contains("line 5, key x") && !e.contains("hunter2"), "{e}");
         let f = file("[store]\nmax_page = 0").unwrap();
         let e = Options::resolve(Cli::default(), f).unwrap_err();
         assert!(e.contains("[store]") && e.contains("page"), "{e}");
