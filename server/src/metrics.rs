@@ -98,64 +98,59 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix("presence");
         let requests = Family::<RequestLabels, Counter>::default();
         let latency = HistogramFamily::new_with_constructor(latency_histogram);
-        let m = Metrics {
-            requests,
-            latency,
-            users: Gauge::default(),
-            online: Gauge::default(),
-            log_entries: Gauge::default(),
-            subscribers: Gauge::default(),
-            lagged: Counter::default(),
-            feeds: Gauge::default(),
-            tokens: Gauge::default(),
-            snapshot_age: Gauge::default(),
-            snapshot_duration: Gauge::default(),
-            registry: Registry::default(),
-        };
         registry.register(
             "http_requests",
             "HTTP requests answered, by route, method and status",
-            m.requests.clone(),
+            requests.clone(),
         );
         registry.register(
             "http_request_duration_seconds",
             "Time to answer an HTTP request, by route",
-            m.latency.clone(),
+            latency.clone(),
         );
-        registry.register("users", "Users the store knows", m.users.clone());
-        registry.register(
-            "online_users",
-            "Users whose presence is not OFFLINE",
-            m.online.clone(),
-        );
-        registry.register(
-            "log_entries",
-            "Change-log entries held, all shards",
-            m.log_entries.clone(),
-        );
-        registry.register(
-            "subscribers",
-            "Open change streams (WebSockets)",
-            m.subscribers.clone(),
-        );
+        let mut gauge = |name: &str, help: &str| {
+            let gauge = Gauge::default();
+            registry.register(name, help, gauge.clone());
+            gauge
+        };
+        let users = gauge("users", "Users the store knows");
+        let online = gauge("online_users", "Users whose presence is not OFFLINE");
+        let log_entries = gauge("log_entries", "Change-log entries held, all shards");
+        let subscribers = gauge("subscribers", "Open change streams (WebSockets)");
+        let feeds = gauge("feeds", "Presence feeds");
+        let tokens = gauge("live_tokens", "Tokens valid now");
+        let lagged = Counter::default();
         registry.register(
             "lagged_subscribers",
             "Times a change stream fell behind and resynced",
-            m.lagged.clone(),
+            lagged.clone(),
         );
-        registry.register("feeds", "Presence feeds", m.feeds.clone());
-        registry.register("live_tokens", "Tokens valid now", m.tokens.clone());
+        let snapshot_age = Gauge::<f64, AtomicU64>::default();
         registry.register(
             "snapshot_age_seconds",
             "Seconds since the last presence snapshot was written (-1: none yet)",
-            m.snapshot_age.clone(),
+            snapshot_age.clone(),
         );
+        let snapshot_duration = Gauge::<f64, AtomicU64>::default();
         registry.register(
             "snapshot_duration_seconds",
             "How long the last presence snapshot took to take and write",
-            m.snapshot_duration.clone(),
+            snapshot_duration.clone(),
         );
-        Metrics { registry, ..m }
+        Metrics {
+            registry,
+            requests,
+            latency,
+            users,
+            online,
+            log_entries,
+            subscribers,
+            lagged,
+            feeds,
+            tokens,
+            snapshot_age,
+            snapshot_duration,
+        }
     }
 }
 
