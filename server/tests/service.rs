@@ -310,6 +310,33 @@ async fn an_organization_change_acknowledged_survives_kill_9() {
 }
 
 #[tokio::test]
+async fn a_source_deleted_after_the_last_snapshot_stays_deleted_after_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path(), &[], &[]);
+    let body = Some(json!({"name": "calendar"}));
+    let source = ok(&s, Method::POST, "/api/v2/presence/sources", body).await;
+    let source = source["id"].as_str().unwrap().to_owned();
+    let user = User::demo(6);
+    let path = format!("/api/v2/users/{}/presences/{source}", user.genesys_id);
+    let body = json!({"presenceDefinition": {"id": "BUSY"}});
+    ok(&s, Method::PATCH, &path, Some(body)).await;
+    // The snapshot at this stop holds the user's presence from the source.
+    s.signal("TERM");
+    assert!(s.wait().0.success());
+
+    let s = start(dir.path(), &[], &[]);
+    let source_path = format!("/api/v2/presence/sources/{source}");
+    ok(&s, Method::DELETE, &source_path, None).await;
+    s.signal("KILL");
+    s.wait();
+
+    let s = start(dir.path(), &[], &[]);
+    assert_eq!(call(&s, Method::GET, &source_path, None).await.0, 404);
+    let own = format!("/api/v2/users/{}/presences/purecloud", user.genesys_id);
+    ok(&s, Method::GET, &own, None).await;
+}
+
+#[tokio::test]
 async fn a_truncated_snapshot_falls_back_to_the_previous_one_and_garbage_stops_the_start() {
     let dir = tempfile::tempdir().unwrap();
     let a = User::demo(5);
