@@ -99,8 +99,14 @@ pub struct Restored {
 
 impl DataDir {
     /// Opens (creating it if needed) the data directory at `path`.
+    /// A directory it creates is readable by its owner only (it holds status messages).
     pub fn open(path: &Path) -> Result<DataDir, String> {
-        fs::create_dir_all(path)
+        let mut builder = fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(path)
             .map_err(|e| format!("cannot create data directory {}: {e}", path.display()))?;
         Ok(DataDir {
             path: path.to_path_buf(),

@@ -36,7 +36,7 @@ pub async fn track(State(app): State<Arc<App>>, request: Request, next: Next) ->
         method = %method,
         route = %route,
         status,
-        latency_ms = latency.as_secs_f64() * 1000.0,
+        latency_ms = (latency.as_secs_f64() * 1e6).round() / 1e3,
         account = account.as_deref().unwrap_or("-"),
         "request"
     );
