@@ -119,7 +119,8 @@ impl Server {
     /// Waits for the process to exit; its status and the log lines it wrote meanwhile.
     fn wait(mut self) -> (ExitStatus, Vec<String>) {
         let status = self.child.wait().expect("wait");
-        let logs = self.logs.try_iter().collect();
+        // The reader thread ends at the pipe's end, once the process has exited.
+        let logs = self.logs.iter().collect();
         (status, logs)
     }
 }
@@ -284,6 +285,33 @@ async fn everything_changed_through_each_dialect_survives_sigterm_and_a_restart(
     let read = format!("/pod/v1/presence/feed/{feed}/read");
     let (status, _) = call(&s, Method::GET, &read, None).await;
     assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn a_request_still_in_flight_at_the_deadline_does_not_hold_up_the_exit() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path(), &["--shutdown-timeout", "200ms"], &[]);
+    // A request whose headers never end: the server waits for it until the deadline.
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let mut stuck = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stuck
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    ok(&s, Method::GET, "/healthz", None).await;
+    s.signal("TERM");
+    let (status, logs) = s.wait();
+    assert!(status.success(), "{status:?}: {logs:#?}");
+    assert!(
+        logs.iter().any(|l| l.contains("shutdown deadline")),
+        "{logs:#?}"
+    );
+    assert!(
+        logs.iter().any(|l| l.contains("presence-server stopped")),
+        "{logs:#?}"
+    );
+    assert!(dir.path().join("presence-data/presence.json").exists());
 }
 
 #[tokio::test]
