@@ -142,6 +142,38 @@ impl<K> Feeds<K> {
         Ok(id)
     }
 
+    /// Adds a feed under an id an earlier instance gave it, unless `max` feeds exist. An id
+    /// that exists already is left as it is.
+    pub(crate) fn restore(
+        &self,
+        id: FeedId,
+        cursor: Cursor,
+        now: u64,
+        max: usize,
+    ) -> Result<(), Error> {
+        let mut feeds = self.feeds.lock();
+        if feeds.contains_key(&id) {
+            return Ok(());
+        }
+        if feeds.len() >= max {
+            return Err(Error::TooManyFeeds { max });
+        }
+        let feed = Feed {
+            cursor,
+            last_read: now,
+            full: None,
+        };
+        feeds.insert(id, Arc::new(Mutex::new(feed)));
+        Ok(())
+    }
+
+    /// Every feed's id, in id order.
+    pub(crate) fn ids(&self) -> Vec<FeedId> {
+        let mut ids: Vec<FeedId> = self.feeds.lock().keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
     pub(crate) fn get(&self, id: &FeedId) -> Result<Arc<Mutex<Feed<K>>>, Error> {
         let feeds = self.feeds.lock();
         let feed = feeds.get(id).ok_or_else(|| Error::unknown_feed(id))?;

@@ -714,6 +714,35 @@ impl<K: Key> PresenceStore<K> {
         self.feeds.delete(feed)
     }
 
+    /// The ids of the feeds that exist, in id order: what a host persists to bring its feeds
+    /// back with [`restore_feed`](Self::restore_feed) after a restart.
+    ///
+    /// Locks: the feed registry. Cost: O(feeds log feeds), one allocation.
+    pub fn feed_ids(&self) -> Vec<FeedId> {
+        self.feeds.ids()
+    }
+
+    /// Brings back a feed an earlier instance created, under the same id, so its reader goes on
+    /// reading after a restart. Its position cannot carry over (this is a new instance): its
+    /// first read is the full list, flagged `full`, as for any reader that fell behind. An id
+    /// that exists already is left as it is; at most `max_feeds` exist
+    /// ([`Error::TooManyFeeds`]).
+    ///
+    /// Locks: the feed registry. Cost: O(shards).
+    pub fn restore_feed(&self, id: FeedId) -> Result<(), Error> {
+        let start = self.cursor_of(std::iter::repeat_n(0, self.shards.len()));
+        let now = self.clock.now_ms();
+        self.feeds.restore(id, start, now, self.config.max_feeds)
+    }
+
+    /// The number of entries in the change log, summed over the shards (what deltas and feeds
+    /// read from; `log_capacity` per shard bounds it).
+    ///
+    /// Locks: each shard in turn, for reading. Cost: O(shards).
+    pub fn log_len(&self) -> usize {
+        self.shards.iter().map(|s| s.read().log().len()).sum()
+    }
+
     /// Subscribes to changes: every visible change after this call (of `options.users`, or of
     /// everyone) arrives on the subscription, to be received from a thread or awaited from a
     /// task. Writers never wait for it; see [`Subscription`]. With no subscription, writes pay

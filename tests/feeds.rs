@@ -135,6 +135,38 @@ fn the_number_of_feeds_is_bounded() {
 }
 
 #[test]
+fn feeds_come_back_after_a_restore_and_read_the_full_list_first() {
+    let config = StoreConfig::default()
+        .with_shards(4)
+        .with_feeds(1, Duration::from_secs(3600));
+    let (s, clock) = store_with(config.clone());
+    let feed = s.create_feed().unwrap();
+    for u in 0..5 {
+        s.heartbeat(&u, 1, Activity::Active).unwrap();
+    }
+    s.heartbeat(&9, 1, Activity::Active).unwrap();
+    s.disconnect(&9, 1).unwrap();
+    assert_eq!(s.feed_ids(), vec![feed]);
+    assert_eq!(s.log_len(), 7);
+
+    let r = PresenceStore::restore_with_clock(config, clock, s.snapshot()).unwrap();
+    assert!(r.feed_ids().is_empty());
+    r.restore_feed(feed).unwrap();
+    r.restore_feed(feed).unwrap();
+    assert_eq!(r.feed_ids(), vec![feed]);
+    let other: FeedId = "00000000000000ab".parse().unwrap();
+    assert_eq!(r.restore_feed(other), Err(Error::TooManyFeeds { max: 1 }));
+    let first = r.read_feed(&feed, 100).unwrap();
+    assert_eq!(
+        (first.full, keys(&first.users)),
+        (true, vec![0, 1, 2, 3, 4])
+    );
+    r.set(&3, Category::Busy, SetMode::Hard).unwrap();
+    let next = r.read_feed(&feed, 100).unwrap();
+    assert_eq!((next.full, keys(&next.users)), (false, vec![3]));
+}
+
+#[test]
 fn a_feed_that_fell_behind_the_log_says_so() {
     let (s, _) = store_with(StoreConfig::default().with_shards(1).with_log_capacity(4));
     let feed = s.create_feed().unwrap();

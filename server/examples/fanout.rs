@@ -6,9 +6,13 @@
 //! ```text
 //! cargo run --release -p presence-server --example fanout -- ids
 //! cargo run --release -p presence-server --example fanout -- \
-//!     --addr 127.0.0.1:8080 --streams 10000 --tokens A,B --rate 100 --seconds 10 \
-//!     --server-pid PID --hold 15
+//!     --addr 127.0.0.1:8080 --streams 10000 --tokens A,B --symphony-token S --rate 100 \
+//!     --seconds 10 --server-pid PID --hold 15
 //! ```
+//!
+//! The tokens are the ones the server's banner prints (fresh at every start): `--tokens` for
+//! the streams (a gateway's, a Rocket.Chat user's, a Symphony bot's; a Genesys client may not
+//! stream), `--symphony-token` for the changes it makes.
 //!
 //! Bounded: every wait has a deadline, and the driver exits when the drive and its grace end.
 
@@ -49,13 +53,13 @@ fn parse() -> Result<Option<Args>, String> {
     let mut args = Args {
         addr: "127.0.0.1:8080".into(),
         streams: 1000,
-        tokens: vec!["demo-genesys-access-token".into()],
+        tokens: Vec::new(),
         rate: 100,
         seconds: 10,
         server_pid: None,
         hold: 0,
         directory: 100_000,
-        symphony_token: "demo-symphony-session-token".into(),
+        symphony_token: String::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -76,6 +80,9 @@ fn parse() -> Result<Option<Args>, String> {
             "--symphony-token" => args.symphony_token = value()?,
             other => return Err(format!("unknown argument {other}")),
         }
+    }
+    if args.tokens.is_empty() || args.symphony_token.is_empty() {
+        return Err("--tokens and --symphony-token are required (the server's banner)".into());
     }
     Ok(Some(args))
 }

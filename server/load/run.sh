@@ -27,10 +27,6 @@ PORT=${PORT:-28417}
 ADDR=127.0.0.1:$PORT
 BASE=http://$ADDR
 
-SYMPHONY_TOKEN=demo-symphony-session-token
-ROCKETCHAT_TOKEN=demo-rocketchat-auth-token
-GENESYS_TOKEN=demo-genesys-access-token
-
 if ! command -v wrk >/dev/null; then
     echo "installing wrk" >&2
     SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
@@ -53,7 +49,7 @@ start_server() {
         kill "$PID" 2>/dev/null || true
         wait "$PID" 2>/dev/null || true
     fi
-    "$SERVER" --addr "$ADDR" --users "$USERS" "$@" >"$LOG" 2>&1 &
+    "$SERVER" --addr "$ADDR" --users "$USERS" --data-dir "$WORK/data" "$@" >"$LOG" 2>&1 &
     PID=$!
     for _ in $(seq 1 600); do
         kill -0 $PID 2>/dev/null || { cat "$LOG" >&2; echo "the server did not start (PORT=$PORT taken?)" >&2; exit 1; }
@@ -61,6 +57,12 @@ start_server() {
         sleep 0.1
     done
     curl -fsS "$BASE/healthz" >/dev/null
+    # The demo tokens are fresh at every start: read them from the banner.
+    banner_token() { grep -o "$1[^']*" "$LOG" | head -1 | sed "s/^$1//"; }
+    SYMPHONY_TOKEN=$(banner_token "sessionToken: ")
+    ROCKETCHAT_TOKEN=$(banner_token "X-Auth-Token: ")
+    GENESYS_TOKEN=$(grep 'Genesys' "$LOG" | grep -o "Bearer [^']*" | head -1 | cut -d' ' -f2)
+    GATEWAY_TOKEN=$(grep 'Gateway' "$LOG" | grep -o "Bearer [^']*" | head -1 | cut -d' ' -f2)
 }
 start_server
 
@@ -131,7 +133,7 @@ for RATE in $RATES; do
     [ $first = 1 ] && HOLD=$((DURATION + 5))
     "$FANOUT" --addr "$ADDR" --streams "$STREAMS" --users "$USERS" --rate "$RATE" \
         --seconds "$DRIVE_SECONDS" --server-pid "$PID" --hold "$HOLD" \
-        --tokens "$GENESYS_TOKEN,$ROCKETCHAT_TOKEN,$SYMPHONY_TOKEN" >"$WORK/fanout.log" 2>&1 &
+        --tokens "$GATEWAY_TOKEN,$ROCKETCHAT_TOKEN,$SYMPHONY_TOKEN" --symphony-token "$SYMPHONY_TOKEN" >"$WORK/fanout.log" 2>&1 &
     DRIVER=$!
     if [ $first = 1 ]; then
         for _ in $(seq 1 1200); do

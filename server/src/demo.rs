@@ -114,11 +114,13 @@ pub fn seed(app: &App) {
     }
 }
 
-/// Seeds the demo state, then starts a task that every [`TICK`] changes a few random users
+/// Seeds the demo state (into an empty store only: a restored one keeps its state), then starts a task that every [`TICK`] changes a few random users
 /// (a device active, idle or gone, a new category or message) and keeps the online ones alive.
 /// The task runs until the runtime stops; its handle is for tests (it never finishes).
 pub fn spawn_simulation(app: Arc<App>) -> JoinHandle<()> {
-    seed(&app);
+    if app.store.is_empty() {
+        seed(&app);
+    }
     tokio::spawn(async move {
         let mut rng = Rng::new(0xdecaf);
         let mut tick = tokio::time::interval(TICK);

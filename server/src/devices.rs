@@ -34,7 +34,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -401,6 +401,13 @@ async fn serve_stream(
     }
     loop {
         tokio::select! {
+            () = app.lifecycle.closed() => {
+                let _ = socket.send(Message::Close(Some(CloseFrame {
+                    code: close_code::AWAY,
+                    reason: "server shutting down".into(),
+                }))).await;
+                break;
+            }
             event = subscription.recv_async() => {
                 let Some(event) = event else { break };
                 let sent = send_batch(&app, view, &mut socket, &mut subscription, event, filter.as_ref());
@@ -440,6 +447,7 @@ async fn send_batch(
                 socket.feed(Message::Text(text)).await?;
             }
             Event::Lagged { resume } => {
+                app.metrics.lagged.inc();
                 for message in resync(app, view, resume, filter) {
                     socket.feed(message.message()).await?;
                 }

@@ -16,6 +16,7 @@ use std::collections::HashMap;
 
 use parking_lot::Mutex;
 use presence_store::{Error, FeedId};
+use serde::{Deserialize, Serialize};
 
 use super::accounts::AccountDialect;
 use super::secret::{random_id, NoEntropy};
@@ -31,6 +32,21 @@ struct Owned {
     feed: FeedId,
     /// Ms of its creation or last read, to forget it when the store's sweep drops it.
     last_read: u64,
+}
+
+/// One owned feed as the data directory keeps it, so a feed outlives a restart with its id
+/// and its owner.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedFeed {
+    /// The id its owner knows.
+    pub id: String,
+    /// The owner's dialect.
+    pub dialect: AccountDialect,
+    /// The owner's account.
+    pub account: String,
+    /// The store's feed.
+    pub feed: FeedId,
 }
 
 /// Why a feed could not be created.
@@ -111,6 +127,41 @@ impl Feeds {
         } else {
             None
         }
+    }
+
+    /// Every owned feed, by id, to save.
+    pub fn saved(&self) -> Vec<SavedFeed> {
+        let table = self.by_id.lock();
+        let mut saved: Vec<SavedFeed> = table
+            .iter()
+            .map(|(id, o)| SavedFeed {
+                id: id.clone(),
+                dialect: o.owner.0,
+                account: o.owner.1.clone(),
+                feed: o.feed,
+            })
+            .collect();
+        saved.sort_by(|a, b| a.id.cmp(&b.id));
+        saved
+    }
+
+    /// Brings back what [`Feeds::saved`] kept: each feed into `store` (whose first read is
+    /// then the full list, as a restored store has a new log) and its owner into the table,
+    /// as read at `now`.
+    pub fn restore(&self, store: &Store, saved: &[SavedFeed], now: u64) -> Result<(), String> {
+        let mut table = self.by_id.lock();
+        for f in saved {
+            store
+                .restore_feed(f.feed)
+                .map_err(|e| format!("cannot restore feed {}: {e}", f.feed))?;
+            let owned = Owned {
+                owner: (f.dialect, f.account.clone()),
+                feed: f.feed,
+                last_read: now,
+            };
+            table.insert(f.id.clone(), owned);
+        }
+        Ok(())
     }
 
     /// Feeds owned, by anyone.

@@ -82,6 +82,18 @@ pub struct State {
     settings: RwLock<PresenceSettings>,
 }
 
+impl State {
+    /// The org's presence settings, as `GET /api/v2/presence/settings` answers them.
+    pub fn settings(&self) -> PresenceSettings {
+        self.settings.read().clone()
+    }
+
+    /// Replaces the org's presence settings (a restart restoring them).
+    pub fn set_settings(&self, settings: PresenceSettings) {
+        *self.settings.write() = settings;
+    }
+}
+
 /// This dialect's routes.
 pub fn routes() -> Router<Arc<App>> {
     Router::new()

@@ -22,15 +22,21 @@
 
 pub mod accounts;
 pub mod authz;
+pub mod config;
+pub mod data_dir;
 pub mod demo;
 pub mod devices;
 pub mod directory;
 pub mod feeds;
 pub mod genesys;
 pub mod http;
+pub mod lifecycle;
 pub mod listing;
+pub mod logs;
+pub mod metrics;
 pub mod openapi;
 pub mod policy;
+pub mod requests;
 pub mod rocketchat;
 pub mod secret;
 pub mod streams;
@@ -39,89 +45,28 @@ pub mod throttle;
 pub mod tokens;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::middleware::from_fn_with_state;
 use axum::Router;
-use presence_store::{Clock, PresenceStore, StoreConfig};
+use presence_store::{Clock, PresenceStore};
 
 use accounts::Accounts;
+pub use config::Options;
+use data_dir::{DataDir, Restored};
 use directory::Directory;
 use feeds::Feeds;
+use lifecycle::Lifecycle;
+use metrics::Metrics;
 use policy::Policy;
-use streams::{StreamLimits, Streams};
+use streams::Streams;
 use throttle::Throttle;
 use tokens::Tokens;
 
 /// The store the server serves: users keyed by their Symphony id (`u64`); the other dialects'
 /// ids map to it through the [`Directory`].
 pub type Store = PresenceStore<u64>;
-
-/// Command-line options.
-#[derive(Clone, Debug)]
-pub struct Options {
-    /// Where to listen.
-    pub addr: SocketAddr,
-    /// How many demo users the directory holds.
-    pub demo_users: usize,
-    /// Whether simulated devices come online, go idle and drop.
-    pub simulate: bool,
-    /// A JSON file of accounts; the demo accounts when `None`.
-    pub accounts: Option<PathBuf>,
-    /// How many WebSocket streams may be open, per account and in total.
-    pub streams: StreamLimits,
-    /// Token lifetimes, caps and login throttling.
-    pub policy: Policy,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            demo_users: 1000,
-            simulate: true,
-            accounts: None,
-            streams: StreamLimits::default(),
-            policy: Policy::default(),
-        }
-    }
-}
-
-impl Options {
-    /// What `--help` prints.
-    pub const USAGE: &'static str = "\
-usage: server [--addr HOST:PORT] [--users N] [--no-simulate] [--accounts FILE]
-
-  --addr HOST:PORT   where to listen (default 127.0.0.1:8080)
-  --users N          demo users in the directory (default 1000)
-  --no-simulate      no simulated devices (presence changes only through the APIs)
-  --accounts FILE    JSON file of accounts and tokens (default: the demo accounts)";
-
-    /// Parses the arguments after the program name; `Ok(None)` for `--help`.
-    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, String> {
-        let mut options = Options::default();
-        let mut args = args.into_iter();
-        while let Some(arg) = args.next() {
-            let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
-            match arg.as_str() {
-                "--addr" => {
-                    let v = value("--addr")?;
-                    options.addr = v.parse().map_err(|e| format!("--addr {v}: {e}"))?;
-                }
-                "--users" => {
-                    let v = value("--users")?;
-                    options.demo_users = v.parse().map_err(|e| format!("--users {v}: {e}"))?;
-                }
-                "--no-simulate" => options.simulate = false,
-                "--accounts" => options.accounts = Some(value("--accounts")?.into()),
-                "-h" | "--help" => return Ok(None),
-                other => return Err(format!("unknown argument {other}")),
-            }
-        }
-        Ok(Some(options))
-    }
-}
 
 /// Everything the handlers share.
 pub struct App {
@@ -149,15 +94,26 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     /// The open WebSocket streams, against their caps.
     pub streams: Arc<Streams>,
+    /// Where state is kept; `None` keeps nothing.
+    pub data: Option<DataDir>,
+    /// Request and store metrics.
+    pub metrics: Metrics,
+    /// Readiness and shutdown.
+    pub lifecycle: Lifecycle,
 }
 
 impl App {
-    /// A server state for `options`, reading time from `clock`.
+    /// A server state for `options`, reading time from `clock`, restored from the data
+    /// directory when `options` names one. An unreadable file there is an error naming it.
     pub fn new(options: &Options, clock: Arc<dyn Clock>) -> Result<Arc<App>, String> {
-        let directory = Directory::demo(options.demo_users);
-        let accounts = match &options.accounts {
-            Some(path) => Accounts::load(path)?,
-            None => Accounts::demo(&directory).map_err(|e| e.to_string())?,
+        let directory = Directory::demo(if options.demo { options.demo_users } else { 0 });
+        let accounts = match (&options.accounts, &options.account_list) {
+            (Some(path), _) => Accounts::load(path)?,
+            (None, Some(list)) => list.clone(),
+            (None, None) if options.demo => {
+                Accounts::demo(&directory).map_err(|e| e.to_string())?
+            }
+            (None, None) => Accounts::default(),
         };
         App::with_accounts(options, directory, accounts, clock)
     }
@@ -172,9 +128,20 @@ impl App {
     ) -> Result<Arc<App>, String> {
         options.policy.validate()?;
         let tokens = Tokens::from_accounts(&accounts)?;
-        let config = StoreConfig::default();
-        let store = PresenceStore::with_clock(config, clock.clone());
-        Ok(Arc::new(App {
+        let data = options.data_dir.as_deref().map(DataDir::open).transpose()?;
+        let mut restored = match &data {
+            Some(data) => data.restore()?,
+            None => Restored::default(),
+        };
+        let store = match data_dir::merged_snapshot(&mut restored) {
+            Some(snapshot) => {
+                PresenceStore::restore_with_clock(options.store.clone(), clock.clone(), snapshot)
+                    .map_err(|e| format!("cannot restore the data directory's state: {e}"))?
+            }
+            None => PresenceStore::try_with_clock(options.store.clone(), clock.clone())
+                .map_err(|e| e.to_string())?,
+        };
+        let app = App {
             store,
             directory,
             accounts,
@@ -187,7 +154,19 @@ impl App {
             genesys: genesys::State::default(),
             clock,
             streams: Arc::new(Streams::new(options.streams)),
-        }))
+            data,
+            metrics: Metrics::default(),
+            lifecycle: Lifecycle::default(),
+        };
+        if let Some(org) = restored.org {
+            app.feeds
+                .restore(&app.store, &org.feeds, app.clock.now_ms())?;
+            app.tokens.restore_revocations(&org.revocations)?;
+            app.rocketchat
+                .set_broadcast_disabled(org.presence_broadcast_disabled);
+            app.genesys.set_settings(org.genesys_settings);
+        }
+        Ok(Arc::new(app))
     }
 
     /// The router of every dialect, with the shared limits and error bodies.
@@ -201,16 +180,15 @@ impl App {
             // upgrade must not be.
             .layer(http::compression())
             .merge(devices::routes())
-            .route_layer(axum::middleware::from_fn_with_state(
-                self.clone(),
-                authz::guard,
-            ))
-            // Outside the guard: probes carry no token.
-            .route("/healthz", axum::routing::get(healthz))
+            .route_layer(from_fn_with_state(self.clone(), authz::guard))
+            // Outside the guard: probes and scrapers carry no token.
+            .merge(metrics::routes())
             .with_state(self.clone())
+            .layer(from_fn_with_state(self.clone(), requests::persist_org))
             .layer(axum::middleware::from_fn(http::dialect_errors))
             .layer(axum::middleware::from_fn(http::request_limits))
             .layer(axum::extract::DefaultBodyLimit::max(http::MAX_BODY))
+            .layer(from_fn_with_state(self.clone(), requests::track))
     }
 
     /// What the server prints at start: where it listens and the demo credentials.
@@ -223,8 +201,9 @@ impl App {
         out
     }
 
-    /// Starts the sweeper (idle and expiry) and, if asked, the demo simulation.
-    pub fn spawn_background(self: &Arc<Self>, simulate: bool) {
+    /// Starts the sweeper (idle and expiry), the periodic snapshot (with a data directory)
+    /// and, if asked, the demo simulation.
+    pub fn spawn_background(self: &Arc<Self>, simulate: bool, snapshot_interval: Duration) {
         let app = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(500));
@@ -235,13 +214,31 @@ impl App {
                 app.throttle.sweep();
             }
         });
+        if self.data.is_some() {
+            let app = self.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(snapshot_interval);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = app.clone().save_presence().await {
+                        tracing::warn!("presence snapshot not written: {e}");
+                    }
+                }
+            });
+        }
         if simulate {
             demo::spawn_simulation(self.clone());
         }
     }
-}
 
-/// `GET /healthz`: 200 while the server answers at all (the baseline of the load benchmark).
-async fn healthz() -> &'static str {
-    "ok"
+    /// Writes the presence snapshot to the data directory (if any), off the async workers.
+    pub async fn save_presence(self: Arc<Self>) -> Result<(), String> {
+        tokio::task::spawn_blocking(move || match &self.data {
+            Some(data) => data.save_presence(&self.store, self.clock.now_ms()),
+            None => Ok(()),
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()))
+    }
 }

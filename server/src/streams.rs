@@ -20,7 +20,8 @@ use super::tokens::Principal;
 const TEXT_SLOTS: usize = 4096;
 
 /// How many streams may be open at once.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct StreamLimits {
     /// Streams open on the whole server.
     pub total: usize,
@@ -148,7 +149,7 @@ impl Streams {
 
     /// A place for one more stream of `principal`'s account, or why not.
     pub fn admit(self: &Arc<Self>, principal: &Principal) -> Result<StreamPermit, StreamRefusal> {
-        let account = account(principal);
+        let account = principal.label();
         let mut open = self.open.lock();
         if open.total >= self.limits.total {
             return Err(StreamRefusal::ServerFull {
@@ -188,11 +189,6 @@ impl Drop for StreamPermit {
             }
         }
     }
-}
-
-/// The account a principal belongs to, one name per dialect's kind of account.
-fn account(principal: &Principal) -> String {
-    format!("{:?}:{}", principal.dialect(), principal.account())
 }
 
 #[cfg(test)]

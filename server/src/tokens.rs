@@ -96,6 +96,11 @@ impl Principal {
         }
     }
 
+    /// `dialect:account`, as logs, metrics and caps name an account.
+    pub fn label(&self) -> String {
+        format!("{}:{}", self.dialect().name(), self.account())
+    }
+
     /// The user the account is, if it is one (Genesys clients and gateways are not).
     pub fn own_user(&self) -> Option<u64> {
         match self {

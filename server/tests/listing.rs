@@ -210,5 +210,6 @@ async fn healthz_answers_ok() {
     let s = server::start(1).await;
     let response = s.client.get(s.url("/healthz")).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(response.text().await.unwrap(), "ok");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
 }
