@@ -28,7 +28,7 @@ use crate::feed::Subscriber;
 use crate::log::{Entry, Log};
 use crate::page::Merge;
 use crate::presence::Detail;
-use crate::session::{aggregate, Aging, Session, Timeouts, Wheel, MAX_TIME, NOT_SCHEDULED};
+use crate::session::{aggregate, Aging, Session, Timeouts, Wheel, MAX_TIME, NEVER, NOT_SCHEDULED};
 use crate::table::{SlotTable, MAX_SLOTS};
 use crate::{
     resolve, Activity, Category, Clock, DefinitionId, Error, Key, Presence, SetMode, SourceId,
@@ -626,7 +626,9 @@ impl<K: Key> Shard<K> {
         }
     }
 
-    /// Records a heartbeat of one session, adding the user and the session if new.
+    /// Records a heartbeat of one session, adding the user and the session if new; `remote`
+    /// marks the session as another node's (`crate::replica`), which the sweep leaves alone.
+    #[allow(clippy::too_many_arguments)]
     #[inline]
     pub(crate) fn heartbeat(
         &mut self,
@@ -634,6 +636,7 @@ impl<K: Key> Shard<K> {
         key: &K,
         session: u64,
         activity: Activity,
+        remote: bool,
         clock: &dyn Clock,
         limits: &Limits,
     ) -> Result<Presence, Error> {
@@ -642,7 +645,7 @@ impl<K: Key> Shard<K> {
         let changed = if activity == Activity::Offline {
             self.end_session(slot, session)
         } else {
-            self.beat(slot, session, now, activity, limits.timeouts)
+            self.beat(slot, session, now, activity, remote, limits.timeouts)
         };
         let visible = changed && self.refresh_activity(slot);
         if added || visible {
@@ -701,8 +704,14 @@ impl<K: Key> Shard<K> {
         Some(old)
     }
 
-    /// Applies every idle and expiry rule due at `now`; returns how many sessions changed.
-    pub(crate) fn sweep(&mut self, now: u64, limits: &Limits) -> usize {
+    /// Applies every idle and expiry rule due at `now`; returns how many sessions changed, and
+    /// tells `report` of each (user, session id, what happened).
+    pub(crate) fn sweep(
+        &mut self,
+        now: u64,
+        limits: &Limits,
+        report: &mut dyn FnMut(&K, u64, Aging),
+    ) -> usize {
         let current = Wheel::bucket_of(now);
         let mut transitions = 0;
         let mut still_current = Vec::new();
@@ -716,12 +725,18 @@ impl<K: Key> Shard<K> {
                 if rec.is_removed() {
                     continue;
                 }
-                let aged = self.age_sessions(slot, now, limits.timeouts);
+                let mut aged = Vec::new();
+                self.age_sessions(slot, now, limits.timeouts, &mut aged);
+                for &(id, aging) in &aged {
+                    report(&self.records[slot as usize].key, id, aging);
+                }
+                let aged = aged.len();
                 transitions += aged;
                 if aged > 0 && self.refresh_activity(slot) {
                     self.commit(slot, now, limits);
                 }
-                if let Some(deadline) = self.deadline(slot, limits.timeouts) {
+                let deadline = self.deadline(slot, limits.timeouts);
+                if let Some(deadline) = deadline.filter(|&d| d != NEVER) {
                     if Wheel::bucket_of(deadline) <= current {
                         still_current.push(slot);
                     } else {
@@ -911,9 +926,18 @@ impl<K: Key> Shard<K> {
         }
     }
 
-    /// Applies a heartbeat to one session, opening it if new; `true` if the session's
-    /// activity may have changed (so the user's must be recomputed).
-    fn beat(&mut self, slot: u32, id: u64, now: u64, activity: Activity, t: Timeouts) -> bool {
+    /// Applies a heartbeat to one session, opening it if new (as another node's if `remote`);
+    /// `true` if the session's activity may have changed (so the user's must be recomputed).
+    #[inline]
+    fn beat(
+        &mut self,
+        slot: u32,
+        id: u64,
+        now: u64,
+        activity: Activity,
+        remote: bool,
+        t: Timeouts,
+    ) -> bool {
         let rec = &mut self.records[slot as usize];
         let (session, changed) = if rec.session.is_empty() {
             rec.session = Session::new(id, now, activity);
@@ -937,6 +961,10 @@ impl<K: Key> Shard<K> {
                 }
             }
         };
+        if remote {
+            self.pin_session(slot, id);
+            return changed;
+        }
         // Deadlines only move later on a known session, so its filing stays valid; a new or
         // re-activated session may need an earlier one.
         let deadline = session.deadline(t);
@@ -944,6 +972,31 @@ impl<K: Key> Shard<K> {
             rec.sched = self.wheel.schedule(slot, deadline);
         }
         changed
+    }
+
+    /// Marks one session of the user as another node's.
+    #[cold]
+    fn pin_session(&mut self, slot: u32, id: u64) {
+        let rec = &mut self.records[slot as usize];
+        if rec.session.id == id {
+            rec.session.pin();
+        } else if let Some(s) = self
+            .more_sessions
+            .get_mut(&slot)
+            .and_then(|more| more.iter_mut().find(|s| s.id == id))
+        {
+            s.pin();
+        }
+    }
+
+    /// One session of the user, if it has it.
+    pub(crate) fn session(&self, slot: u32, id: u64) -> Option<Session> {
+        let inline = self.records[slot as usize].session;
+        std::iter::once(&inline)
+            .filter(|s| !s.is_empty())
+            .chain(self.extra_sessions(slot))
+            .find(|s| s.id == id)
+            .copied()
     }
 
     /// Ends one session; `false` if the user has no such session.
@@ -1014,19 +1067,14 @@ impl<K: Key> Shard<K> {
         true
     }
 
-    /// Applies the sweep rules to every session of the user; returns how many changed.
-    fn age_sessions(&mut self, slot: u32, now: u64, t: Timeouts) -> usize {
-        let mut changed = 0;
+    /// Applies the sweep rules to every session of the user, pushing each change to `changed`.
+    fn age_sessions(&mut self, slot: u32, now: u64, t: Timeouts, changed: &mut Vec<(u64, Aging)>) {
         if let Some(more) = self.more_sessions.get_mut(&slot) {
             more.retain_mut(|s| match s.age(now, t) {
                 Aging::Unchanged => true,
-                Aging::Idled => {
-                    changed += 1;
-                    true
-                }
-                Aging::Expired => {
-                    changed += 1;
-                    false
+                aging => {
+                    changed.push((s.id, aging));
+                    aging == Aging::Idled
                 }
             });
             self.forget_empty_side_table(slot);
@@ -1034,16 +1082,16 @@ impl<K: Key> Shard<K> {
         // Expiring the inline session promotes a side-table one, which was aged above.
         let rec = &mut self.records[slot as usize];
         if !rec.session.is_empty() {
+            let id = rec.session.id;
             match rec.session.age(now, t) {
                 Aging::Unchanged => {}
-                Aging::Idled => changed += 1,
+                Aging::Idled => changed.push((id, Aging::Idled)),
                 Aging::Expired => {
-                    changed += 1;
+                    changed.push((id, Aging::Expired));
                     self.drop_inline_session(slot);
                 }
             }
         }
-        changed
     }
 
     /// The earliest deadline of the user's sessions, if it has any.
@@ -1109,9 +1157,11 @@ mod snapshot {
         pub(crate) fn snapshot_users(&self, out: &mut Vec<UserSnapshot<K>>) {
             for (key, slot) in self.range(Bound::Unbounded) {
                 let rec = &self.records[slot as usize];
+                // Another node's sessions are its to snapshot.
                 let sessions = std::iter::once(&rec.session)
                     .filter(|s| !s.is_empty())
                     .chain(self.extra_sessions(slot))
+                    .filter(|s| !s.is_remote())
                     .map(|s| SessionSnapshot {
                         id: s.id,
                         last_seen: s.seen_at(),
@@ -1279,7 +1329,7 @@ mod tests {
             clock.set(1_000 + step);
             if step % 40 == 0 {
                 let before = shard.since_compaction;
-                shard.sweep(clock.now_ms(), &limits);
+                shard.sweep(clock.now_ms(), &limits, &mut |_, _, _| {});
                 compactions += usize::from(shard.since_compaction < before);
             }
             let start = (rng >> 20) % 320;
