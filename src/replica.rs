@@ -228,6 +228,13 @@ pub enum Op<K> {
         /// The user.
         user: K,
     },
+    /// The newest session event of the user carried this event's stamp. Only republished
+    /// state carries it, so that a node that never saw that event (the log was lost) ends a
+    /// hard set as the others did.
+    SessionsSeen {
+        /// The user.
+        user: K,
+    },
 }
 
 impl<K> Op<K> {
@@ -239,7 +246,8 @@ impl<K> Op<K> {
             | Op::SourcePresence { user, .. }
             | Op::Primary { user, .. }
             | Op::Session { user, .. }
-            | Op::Remove { user } => user,
+            | Op::Remove { user }
+            | Op::SessionsSeen { user } => user,
         }
     }
 }
@@ -643,7 +651,7 @@ impl<K: Key> Replica<K> {
             return false;
         };
         if u.removed.as_ref().is_some_and(|r| stamp < *r) {
-            if let Op::Session { .. } = event.op {
+            if let Op::Session { .. } | Op::SessionsSeen { .. } = event.op {
                 self.note_session_stamp(user, u, &stamp);
             }
             return false;
@@ -781,6 +789,11 @@ impl<K: Key> Replica<K> {
                 self.write_session(user, &stamp.node, *session, *state);
                 self.write_request(user, u);
                 true
+            }
+            Op::SessionsSeen { .. } => {
+                let newer = u.session_stamp.as_ref() < Some(&stamp);
+                self.note_session_stamp(user, u, &stamp);
+                newer
             }
             Op::Remove { .. } => {
                 if u.removed.as_ref().is_some_and(|r| *r >= stamp) {
@@ -1006,6 +1019,9 @@ fn user_events<K: Key>(
     };
     if let Some(r) = &u.removed {
         out.push(event(r, Op::Remove { user: user.clone() }));
+    }
+    if let Some(s) = &u.session_stamp {
+        out.push(event(s, Op::SessionsSeen { user: user.clone() }));
     }
     if let Some(r) = &u.request {
         out.push(event(

@@ -9,10 +9,13 @@ use std::time::Duration;
 
 use presence_store::replica::{Event, Op, SessionState};
 use presence_store::{
-    resolve, Activity, Category, DefinitionId, Hlc, ManualClock, NodeId, Presence, PresenceStore,
-    Replica, SetMode, SourceId, StoreConfig,
+    Activity, Category, DefinitionId, Hlc, ManualClock, NodeId, PresenceStore, Replica, SetMode,
+    SourceId, StoreConfig,
 };
 use proptest::prelude::*;
+
+mod lww;
+use lww::{model, views as views_of, View};
 
 const USERS: u8 = 3;
 const ORIGINS: [&str; 3] = ["a", "b", "c"];
@@ -30,45 +33,6 @@ fn replica(name: &str) -> (Replica<u8>, Arc<ManualClock>) {
     };
     let store = Arc::new(PresenceStore::with_clock(config, clock.clone()));
     (Replica::new(store, node(name)), clock)
-}
-
-/// What others see of a user, without when or in which change.
-type View = (
-    Category,
-    Category,
-    Activity,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
-
-fn view_of(p: &Presence) -> View {
-    (
-        p.category,
-        p.requested,
-        p.activity,
-        p.message().map(str::to_owned),
-        p.definition().map(|d| d.as_str().to_owned()),
-        p.source().map(|s| s.as_str().to_owned()),
-    )
-}
-
-const DEFAULT_VIEW: View = (
-    Category::Offline,
-    Category::Undefined,
-    Activity::Offline,
-    None,
-    None,
-    None,
-);
-
-/// Every user whose view is not the default one (whether a store knows a user with nothing
-/// set may depend on the order of arrival; what it shows does not).
-fn views(r: &Replica<u8>) -> BTreeMap<u8, View> {
-    (0..USERS)
-        .filter_map(|u| Some((u, view_of(&r.store().get(&u)?))))
-        .filter(|(_, v)| *v != DEFAULT_VIEW)
-        .collect()
 }
 
 fn category() -> impl Strategy<Value = Category> {
@@ -114,7 +78,8 @@ fn op() -> impl Strategy<Value = Op<u8>> {
         4 => (user.clone(), 0..2u64, prop::sample::select(vec![
                 SessionState::Active, SessionState::Idle, SessionState::Ended]))
             .prop_map(|(user, session, state)| Op::Session { user, session, state }),
-        1 => user.prop_map(|user| Op::Remove { user }),
+        1 => user.clone().prop_map(|user| Op::Remove { user }),
+        1 => user.prop_map(|user| Op::SessionsSeen { user }),
     ]
 }
 
@@ -134,128 +99,6 @@ fn events() -> impl Strategy<Value = Vec<Event<u8>>> {
             })
             .collect()
     })
-}
-
-/// The naive model: for each user, the latest event of each register by (stamp, origin),
-/// nothing older than the user's latest removal, and no session of a node down.
-fn model(events: &[Event<u8>], down: Option<&NodeId>) -> BTreeMap<u8, View> {
-    type St = (Hlc, NodeId);
-    let st = |e: &Event<u8>| (e.stamp, e.origin.clone());
-    let mut out = BTreeMap::new();
-    for u in 0..USERS {
-        let mine: Vec<&Event<u8>> = events.iter().filter(|e| *e.op.user() == u).collect();
-        let removed: Option<St> = mine
-            .iter()
-            .filter(|e| matches!(e.op, Op::Remove { .. }))
-            .map(|e| st(e))
-            .max();
-        let live: Vec<&Event<u8>> = mine
-            .iter()
-            .copied()
-            .filter(|e| removed.as_ref().is_none_or(|r| st(e) > *r))
-            .collect();
-        let latest = |f: &dyn Fn(&Op<u8>) -> bool| {
-            live.iter()
-                .copied()
-                .filter(|e| f(&e.op))
-                .max_by_key(|e| st(e))
-        };
-        let request = latest(&|op| {
-            matches!(op, Op::Set { .. })
-                || matches!(op, Op::SourcePresence { source, .. } if source.is_default())
-        });
-        let message = latest(&|op| {
-            matches!(op, Op::Message { .. })
-                || matches!(op, Op::SourcePresence { source, .. } if source.is_default())
-        });
-        let primary = latest(&|op| matches!(op, Op::Primary { .. }));
-        let s1 =
-            latest(&|op| matches!(op, Op::SourcePresence { source, .. } if !source.is_default()));
-        let session_stamp: Option<St> = mine
-            .iter()
-            .filter(|e| matches!(e.op, Op::Session { .. }))
-            .map(|e| st(e))
-            .max();
-        let mut sessions: BTreeMap<(NodeId, u64), (St, SessionState)> = BTreeMap::new();
-        for e in &live {
-            if let Op::Session { session, state, .. } = e.op {
-                if Some(&e.origin) == down {
-                    continue;
-                }
-                let key = (e.origin.clone(), session);
-                if sessions.get(&key).is_none_or(|(s, _)| *s < st(e)) {
-                    sessions.insert(key, (st(e), state));
-                }
-            }
-        }
-        let states: Vec<SessionState> = sessions.values().map(|(_, s)| *s).collect();
-        let activity = if states.contains(&SessionState::Active) {
-            Activity::Active
-        } else if states.contains(&SessionState::Idle) {
-            Activity::Idle
-        } else {
-            Activity::Offline
-        };
-        let (requested, hard, definition) = match request.map(|e| &e.op) {
-            Some(Op::Set {
-                category,
-                mode,
-                definition,
-                ..
-            }) => (*category, *mode == SetMode::Hard, definition.clone()),
-            Some(Op::SourcePresence {
-                category,
-                definition,
-                ..
-            }) => (*category, true, Some(definition.clone())),
-            _ => (Category::Undefined, false, None),
-        };
-        let in_force = hard && session_stamp < request.map(st);
-        let mut category = if in_force {
-            requested
-        } else {
-            resolve(requested, activity)
-        };
-        let mut requested = requested;
-        let mut message = match message.map(|e| &e.op) {
-            Some(Op::Message { message, .. }) | Some(Op::SourcePresence { message, .. }) => {
-                message.as_deref().map(str::to_owned)
-            }
-            _ => None,
-        };
-        let mut definition = definition.map(|d| d.as_str().to_owned());
-        let primary = match primary.map(|e| &e.op) {
-            Some(Op::Primary { source, .. }) => source.clone(),
-            _ => None,
-        };
-        if let (
-            Some(_),
-            Some(Op::SourcePresence {
-                category: c,
-                definition: d,
-                message: m,
-                ..
-            }),
-        ) = (&primary, s1.map(|e| &e.op))
-        {
-            category = *c;
-            requested = *c;
-            message = m.as_deref().map(str::to_owned);
-            definition = Some(d.as_str().to_owned());
-        }
-        let view = (
-            category,
-            requested,
-            activity,
-            message,
-            definition,
-            primary.map(|s| s.as_str().to_owned()),
-        );
-        if view != DEFAULT_VIEW {
-            out.insert(u, view);
-        }
-    }
-    out
 }
 
 /// Delivers `events` in the order of `order` (indices, repeats being duplicates), declaring
@@ -316,7 +159,7 @@ proptest! {
         let down_at = |len: usize| down.map(|(_, at)| at.index(len + 1));
         let first = deliver(&events, &in_order, down_node.as_ref().zip(down_at(in_order.len())));
         let second = deliver(&events, &other, down_node.as_ref().zip(down_at(other.len())));
-        let expected = model(&events, down_node.as_ref());
+        let expected = model(&events, down_node.as_slice(), USERS);
         prop_assert_eq!(&first, &expected, "in order");
         prop_assert_eq!(&second, &expected, "shuffled, with duplicates");
     }
@@ -460,4 +303,8 @@ fn node_ids_are_checked() {
     assert!(NodeId::new("a b").is_err());
     assert!(NodeId::new(&"x".repeat(65)).is_err());
     assert_eq!(NodeId::new("eu-1/3").unwrap().as_str(), "eu-1/3");
+}
+
+fn views(r: &Replica<u8>) -> BTreeMap<u8, View> {
+    views_of(r, USERS)
 }
