@@ -207,9 +207,9 @@ impl<K: Key + Serialize + DeserializeOwned> Cluster<K> {
             replica.apply(&snapshot.events);
             start = at;
         }
-        if let Some(trimmed) = transport.trimmed_through().await? {
-            if position_key(&trimmed) >= position_key(&start) {
-                tracing::warn!(%trimmed, "the log was trimmed past the snapshot: history is missing");
+        if let Some(first) = transport.trimmed_before().await? {
+            if position_key(&first) > position_key(&start) {
+                tracing::warn!(%first, "the log was trimmed past the snapshot: history is missing");
             }
         }
         let target = transport.head().await?;
@@ -510,11 +510,11 @@ async fn snapshot_if_trimmed<K: Key + Serialize, T: Transport>(
     transport: &T,
     position: &Position,
 ) {
-    let Ok(Some(trimmed)) = transport.trimmed_through().await else {
+    let Ok(Some(first)) = transport.trimmed_before().await else {
         return;
     };
     let stored = transport.snapshot().await.ok().flatten().map(|(at, _)| at);
-    if stored.is_some_and(|at| position_key(&at) >= position_key(&trimmed)) {
+    if stored.is_some_and(|at| position_key(&at) >= position_key(&first)) {
         return;
     }
     let state = replica.state_events(true);

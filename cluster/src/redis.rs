@@ -146,7 +146,7 @@ impl Transport for RedisStreams {
         Ok(reply.ids.into_iter().next().map(|e| Position(e.id)))
     }
 
-    async fn trimmed_through(&self) -> TransportResult<Option<Position>> {
+    async fn trimmed_before(&self) -> TransportResult<Option<Position>> {
         let info: redis::RedisResult<Value> = redis::cmd("XINFO")
             .arg("STREAM")
             .arg(self.key("log"))
@@ -158,27 +158,31 @@ impl Transport for RedisStreams {
             Err(e) if e.kind() == redis::ErrorKind::ResponseError => return Ok(None),
             Err(e) => return Err(err(e)),
         };
-        let fields: Vec<(String, Value)> = match info {
-            Value::Map(pairs) => pairs
-                .into_iter()
-                .filter_map(|(k, v)| Some((redis::from_redis_value(&k).ok()?, v)))
-                .collect(),
+        let pairs: Vec<(Value, Value)> = match info {
+            Value::Map(pairs) => pairs,
             Value::Array(items) => items
                 .chunks(2)
-                .filter_map(|kv| {
-                    Some((
-                        redis::from_redis_value(kv.first()?).ok()?,
-                        kv.get(1)?.clone(),
-                    ))
-                })
+                .filter_map(|kv| Some((kv.first()?.clone(), kv.get(1)?.clone())))
                 .collect(),
             _ => Vec::new(),
         };
-        let deleted = fields
-            .into_iter()
-            .find(|(k, _)| k == "max-deleted-entry-id")
-            .and_then(|(_, v)| redis::from_redis_value::<String>(&v).ok());
-        Ok(deleted.filter(|id| id != "0-0").map(Position))
+        let field = |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| redis::from_redis_value::<String>(k).is_ok_and(|k| k == name))
+                .map(|(_, v)| v.clone())
+        };
+        let number = |name| field(name).and_then(|v| redis::from_redis_value::<u64>(&v).ok());
+        // Redis 7 counts every entry ever added; fewer held means some were trimmed.
+        let (Some(added), Some(held)) = (number("entries-added"), number("length")) else {
+            return Ok(None);
+        };
+        if added <= held {
+            return Ok(None);
+        }
+        Ok(field("recorded-first-entry-id")
+            .and_then(|v| redis::from_redis_value::<String>(&v).ok())
+            .map(Position))
     }
 
     async fn refresh(&self, node: &str, ttl: Duration) -> TransportResult<bool> {

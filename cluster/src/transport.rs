@@ -61,8 +61,9 @@ pub trait Transport: Send + Sync + 'static {
     /// The last entry's position, if the log has any.
     fn head(&self) -> impl Future<Output = TransportResult<Option<Position>>> + Send;
 
-    /// The newest position trimmed from the log, if any was.
-    fn trimmed_through(&self) -> impl Future<Output = TransportResult<Option<Position>>> + Send;
+    /// If entries were trimmed from the log, the first position it still holds (everything
+    /// before it is gone).
+    fn trimmed_before(&self) -> impl Future<Output = TransportResult<Option<Position>>> + Send;
 
     /// Marks `node` alive for `ttl`; `false` if its mark had lapsed (or never was), so others
     /// may have declared it down.
