@@ -613,6 +613,13 @@ impl<K: Key> Replica<K> {
         out
     }
 
+    /// How many events of local writes wait in the outbox.
+    ///
+    /// Locks: each stripe in turn. Cost: O(stripes).
+    pub fn pending(&self) -> usize {
+        self.stripes.iter().map(|s| s.lock().outbox.len()).sum()
+    }
+
     /// Applies other nodes' events, in any order, any number of times; returns how many changed
     /// the replicated state. Events of this node's own sessions are ignored (this node is their
     /// authority), as are session events of a node declared down.

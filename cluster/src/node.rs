@@ -77,6 +77,7 @@ pub struct Metrics {
     peers: AtomicU64,
     nodes_down: AtomicU64,
     republished: AtomicU64,
+    republished_events: AtomicU64,
     broker_errors: AtomicU64,
 }
 
@@ -101,6 +102,9 @@ pub struct MetricsSnapshot {
     pub nodes_down: u64,
     /// Times this node republished what it holds (rejoin, broker lost its data).
     pub republished: u64,
+    /// Events those republishes queued (`published` counts them once sent, as it does the
+    /// `queued` ones).
+    pub republished_events: u64,
     /// Broker calls that failed (each retried).
     pub broker_errors: u64,
 }
@@ -119,6 +123,7 @@ impl Metrics {
             peers: get(&self.peers),
             nodes_down: get(&self.nodes_down),
             republished: get(&self.republished),
+            republished_events: get(&self.republished_events),
             broker_errors: get(&self.broker_errors),
         }
     }
@@ -140,6 +145,9 @@ struct Shared {
     /// Set when this node must republish what it holds.
     republish: AtomicBool,
     ready: watch::Sender<bool>,
+    /// Every other node this one has heard of (members, publishers read): their liveness is
+    /// checked even after the broker forgot them.
+    seen: parking_lot::Mutex<std::collections::HashSet<String>>,
     /// Every entry published, when recording.
     recorded: Option<parking_lot::Mutex<Vec<Vec<u8>>>>,
 }
@@ -222,6 +230,7 @@ impl<K: Key + Serialize + DeserializeOwned> Cluster<K> {
             restart_read: AtomicBool::new(false),
             republish: AtomicBool::new(false),
             ready: ready_tx,
+            seen: parking_lot::Mutex::new(std::collections::HashSet::new()),
             recorded: config
                 .record_published
                 .then(|| parking_lot::Mutex::new(Vec::new())),
@@ -354,8 +363,10 @@ async fn publish_loop<K: Key + Serialize, T: Transport>(
             return;
         }
         if shared.republish.swap(false, Ordering::Relaxed) {
-            pending.extend(replica.state_events(false));
+            let state = replica.state_events(false);
             add(&shared.metrics.republished, 1);
+            add(&shared.metrics.republished_events, state.len() as u64);
+            pending.extend(state);
         }
         let taken = replica.take_outbox();
         add(&shared.metrics.queued, taken.len() as u64);
@@ -446,6 +457,12 @@ async fn read_loop<K: Key + Serialize + DeserializeOwned, T: Transport>(
             };
             if decoded.publisher == *replica.node() {
                 continue;
+            }
+            {
+                let mut seen = shared.seen.lock();
+                if !seen.contains(decoded.publisher.as_str()) {
+                    seen.insert(decoded.publisher.to_string());
+                }
             }
             if replica.is_down(&decoded.publisher) {
                 // It published, so it may be back: believe its liveness key, not the entry (a
@@ -597,13 +614,19 @@ async fn check_peers<K: Key, T: Transport>(
     let Ok(members) = transport.members().await else {
         return;
     };
-    let others: Vec<String> = members.into_iter().filter(|m| m != me).collect();
+    let others: Vec<String> = {
+        let mut seen = shared.seen.lock();
+        seen.extend(members);
+        seen.remove(me);
+        seen.iter().cloned().collect()
+    };
     let Ok(alive) = transport.alive(&others).await else {
         return;
     };
     let mut peers = 0;
     for (member, alive) in others.iter().zip(alive) {
         let Ok(node) = NodeId::new(member) else {
+            shared.seen.lock().remove(member);
             continue;
         };
         if alive {
@@ -615,6 +638,8 @@ async fn check_peers<K: Key, T: Transport>(
             let dropped = replica.node_down(&node);
             add(&shared.metrics.nodes_down, 1);
             tracing::info!(node = %member, sessions = dropped, "node down: its sessions dropped");
+            // Down for good unless it publishes or refreshes again.
+            shared.seen.lock().remove(member);
         }
     }
     shared.metrics.peers.store(peers, Ordering::Relaxed);
