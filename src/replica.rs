@@ -463,8 +463,8 @@ impl<K: Key> Replica<K> {
         })
     }
 
-    /// [`PresenceStore::set_source_presence`], replicated. Returns the user's presence as
-    /// others see it.
+    /// [`PresenceStore::set_source_presence`], replicated. Returns the user's presence from
+    /// `source`, as the store's does.
     pub fn set_source_presence(
         &self,
         user: &K,
@@ -477,11 +477,14 @@ impl<K: Key> Replica<K> {
         let message = self.store.check_message(message.unwrap_or_default())?;
         self.local(Op::SourcePresence {
             user: user.clone(),
-            source,
+            source: source.clone(),
             definition,
             category,
             message,
-        })
+        })?;
+        self.store
+            .source_presence(user, &source)
+            .ok_or_else(|| Error::unknown_user(user))
     }
 
     /// [`PresenceStore::set_primary_source`], replicated.

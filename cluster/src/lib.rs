@@ -44,7 +44,7 @@ mod node;
 pub mod redis;
 pub mod transport;
 
-pub use node::{Cluster, ClusterConfig, Metrics, MetricsSnapshot};
+pub use node::{node_id, Cluster, ClusterConfig, Metrics, MetricsSnapshot};
 pub use presence_store::Replica;
 pub use redis::RedisStreams;
 pub use transport::{Position, Transport, TransportError};

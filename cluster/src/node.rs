@@ -185,6 +185,13 @@ fn random_hex() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A new node id for a node named `name`: `name/incarnation`, the incarnation random, so a
+/// restarted node is a new node. A name that makes no valid id is [`ClusterError::Config`].
+pub fn node_id(name: &str) -> Result<NodeId, ClusterError> {
+    NodeId::new(&format!("{name}/{}", random_hex()))
+        .map_err(|e| ClusterError::Config(e.to_string()))
+}
+
 /// Stream ids compare as (ms, seq).
 fn position_key(p: &Position) -> (u64, u64) {
     let mut parts = p.0.split('-').map(|s| s.parse::<u64>().unwrap_or(0));
@@ -201,9 +208,18 @@ impl<K: Key + Serialize + DeserializeOwned> Cluster<K> {
         transport: T,
         config: ClusterConfig,
     ) -> Result<Self, ClusterError> {
-        let node = NodeId::new(&format!("{}/{}", config.name, random_hex()))
-            .map_err(|e| ClusterError::Config(e.to_string()))?;
-        let replica = Arc::new(Replica::new(store, node.clone()));
+        let replica = Arc::new(Replica::new(store, node_id(&config.name)?));
+        Self::join_replica(replica, transport, config).await
+    }
+
+    /// [`join`](Self::join) with a replica made beforehand (its node id from [`node_id`]), for a
+    /// host that hands the replica to its handlers before the cluster starts.
+    pub async fn join_replica<T: Transport>(
+        replica: Arc<Replica<K>>,
+        transport: T,
+        config: ClusterConfig,
+    ) -> Result<Self, ClusterError> {
+        let node = replica.node().clone();
         let transport = Arc::new(transport);
         let epoch = transport.epoch(&random_hex()).await?;
         transport

@@ -18,6 +18,7 @@
 )]
 
 pub mod accounts;
+pub mod cluster;
 pub mod demo;
 pub mod devices;
 pub mod directory;
@@ -38,9 +39,7 @@ use presence_store::{Clock, PresenceStore, StoreConfig};
 use accounts::{Accounts, Tokens};
 use directory::Directory;
 
-/// The store the server serves: users keyed by their Symphony id (`u64`); the other dialects'
-/// ids map to it through the [`Directory`].
-pub type Store = PresenceStore<u64>;
+pub use cluster::Store;
 
 /// Command-line options.
 #[derive(Clone, Debug)]
@@ -53,6 +52,10 @@ pub struct Options {
     pub simulate: bool,
     /// A JSON file of accounts; the demo accounts when `None`.
     pub accounts: Option<PathBuf>,
+    /// The Redis URL of the cluster to join, if any (with `node`).
+    pub redis: Option<String>,
+    /// This node's name in the cluster.
+    pub node: Option<String>,
 }
 
 impl Default for Options {
@@ -62,6 +65,8 @@ impl Default for Options {
             demo_users: 1000,
             simulate: true,
             accounts: None,
+            redis: None,
+            node: None,
         }
     }
 }
@@ -70,11 +75,14 @@ impl Options {
     /// What `--help` prints.
     pub const USAGE: &'static str = "\
 usage: server [--addr HOST:PORT] [--users N] [--no-simulate] [--accounts FILE]
+              [--redis URL --node NAME]
 
   --addr HOST:PORT   where to listen (default 127.0.0.1:8080)
   --users N          demo users in the directory (default 1000)
   --no-simulate      no simulated devices (presence changes only through the APIs)
-  --accounts FILE    JSON file of accounts and tokens (default: the demo accounts)";
+  --accounts FILE    JSON file of accounts and tokens (default: the demo accounts)
+  --redis URL        join the cluster replicated over this Redis (redis://host:port)
+  --node NAME        this instance's name in the cluster (with --redis)";
 
     /// Parses the arguments after the program name; `Ok(None)` for `--help`.
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, String> {
@@ -93,9 +101,14 @@ usage: server [--addr HOST:PORT] [--users N] [--no-simulate] [--accounts FILE]
                 }
                 "--no-simulate" => options.simulate = false,
                 "--accounts" => options.accounts = Some(value("--accounts")?.into()),
+                "--redis" => options.redis = Some(value("--redis")?),
+                "--node" => options.node = Some(value("--node")?),
                 "-h" | "--help" => return Ok(None),
                 other => return Err(format!("unknown argument {other}")),
             }
+        }
+        if options.redis.is_some() != options.node.is_some() {
+            return Err("--redis and --node go together".to_owned());
         }
         Ok(Some(options))
     }
@@ -119,6 +132,8 @@ pub struct App {
     pub genesys: genesys::State,
     /// The store's clock, for timestamps the server writes.
     pub clock: Arc<dyn Clock>,
+    /// The cluster this instance is a node of, once joined.
+    pub cluster: std::sync::OnceLock<presence_cluster::Cluster<u64>>,
 }
 
 impl App {
@@ -132,6 +147,13 @@ impl App {
         let tokens = Tokens::from_accounts(&accounts)?;
         let config = StoreConfig::default();
         let store = PresenceStore::with_clock(config, clock.clone());
+        let store = match &options.node {
+            Some(name) => {
+                let node = presence_cluster::node_id(name).map_err(|e| e.to_string())?;
+                Store::clustered(store, node)
+            }
+            None => Store::alone(store),
+        };
         Ok(Arc::new(App {
             store,
             directory,
@@ -141,7 +163,41 @@ impl App {
             rocketchat: rocketchat::State::default(),
             genesys: genesys::State::default(),
             clock,
+            cluster: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Joins the cluster at `redis` as this store's node and waits until the node has caught
+    /// up; a store made without `--node` is an error.
+    pub async fn join_cluster(&self, redis: &str) -> Result<(), String> {
+        let replica = self
+            .store
+            .replica()
+            .ok_or("the store was made without a node name")?
+            .clone();
+        let name = replica
+            .node()
+            .as_str()
+            .split('/')
+            .next()
+            .unwrap_or("node")
+            .to_owned();
+        let transport = presence_cluster::RedisStreams::connect(redis, "presence", 1_000_000)
+            .await
+            .map_err(|e| format!("cannot reach {redis}: {e}"))?;
+        let config = presence_cluster::ClusterConfig {
+            name,
+            // The server's sweeper sweeps through the replica.
+            sweep_every: None,
+            ..presence_cluster::ClusterConfig::default()
+        };
+        let cluster = presence_cluster::Cluster::join_replica(replica, transport, config)
+            .await
+            .map_err(|e| e.to_string())?;
+        cluster.wait_ready().await;
+        self.cluster
+            .set(cluster)
+            .map_err(|_| "already in a cluster".to_owned())
     }
 
     /// The router of every dialect, with the shared limits and error bodies.

@@ -35,6 +35,15 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(redis) = &options.redis {
+        if let Err(e) = app.join_cluster(redis).await {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+        if let Some(replica) = app.store.replica() {
+            println!("joined the cluster at {redis} as node {}", replica.node());
+        }
+    }
     let listener = match tokio::net::TcpListener::bind(options.addr).await {
         Ok(listener) => listener,
         Err(e) => {
