@@ -379,7 +379,10 @@ async fn publish_loop<K: Key + Serialize, T: Transport>(
             return;
         }
         if shared.republish.swap(false, Ordering::Relaxed) {
-            let state = replica.state_events(false);
+            let r = replica.clone();
+            let state = tokio::task::spawn_blocking(move || r.state_events(false))
+                .await
+                .unwrap_or_default();
             add(&shared.metrics.republished, 1);
             add(&shared.metrics.republished_events, state.len() as u64);
             pending.extend(state);
@@ -462,6 +465,8 @@ async fn read_loop<K: Key + Serialize + DeserializeOwned, T: Transport>(
                 continue;
             }
         };
+        let read_any = !entries.is_empty();
+        let mut batch: Vec<Event<K>> = Vec::new();
         for (at, bytes) in entries {
             position = at;
             let decoded = match decode::<K>(&bytes) {
@@ -489,9 +494,16 @@ async fn read_loop<K: Key + Serialize + DeserializeOwned, T: Transport>(
                     }
                 }
             }
-            let n = decoded.events.len() as u64;
-            replica.apply(&decoded.events);
+            batch.extend(decoded.events);
+        }
+        if !batch.is_empty() {
+            // Applying takes the store's locks and may take a while: off the async workers.
+            let n = batch.len() as u64;
+            let r = replica.clone();
+            let _ = tokio::task::spawn_blocking(move || r.apply(&batch)).await;
             add(&shared.metrics.applied, n);
+        }
+        if read_any {
             if let Some(ms) = position.millis() {
                 shared
                     .metrics
@@ -579,7 +591,8 @@ async fn liveness_loop<K: Key, T: Transport>(
         if let Some(sweep) = config.sweep_every {
             if last_sweep.elapsed() >= sweep {
                 last_sweep = tokio::time::Instant::now();
-                replica.sweep();
+                let r = replica.clone();
+                let _ = tokio::task::spawn_blocking(move || r.sweep()).await;
             }
         }
         if let Some(n) = republish_again {
@@ -622,7 +635,7 @@ async fn liveness_loop<K: Key, T: Transport>(
 
 /// Declares down the members whose keys lapsed (once each) and up those back.
 async fn check_peers<K: Key, T: Transport>(
-    replica: &Replica<K>,
+    replica: &Arc<Replica<K>>,
     transport: &T,
     shared: &Shared,
     me: &str,
@@ -651,7 +664,11 @@ async fn check_peers<K: Key, T: Transport>(
                 replica.node_up(&node);
             }
         } else if !replica.is_down(&node) {
-            let dropped = replica.node_down(&node);
+            let r = replica.clone();
+            let down = node.clone();
+            let dropped = tokio::task::spawn_blocking(move || r.node_down(&down))
+                .await
+                .unwrap_or_default();
             add(&shared.metrics.nodes_down, 1);
             tracing::info!(node = %member, sessions = dropped, "node down: its sessions dropped");
             // Down for good unless it publishes or refreshes again.
