@@ -988,6 +988,33 @@ impl<K: Key> Replica<K> {
         out
     }
 
+    /// This node's live sessions, as events with their original stamps: what the others drop
+    /// when they declare this node down, and take back when it republishes them.
+    ///
+    /// Locks: each stripe in turn. Cost: O(users replicated).
+    pub fn own_sessions(&self) -> Vec<Event<K>> {
+        let mut out = Vec::new();
+        for stripe in self.stripes.iter() {
+            let stripe = stripe.lock();
+            for (user, u) in stripe.users.iter() {
+                for s in &u.sessions {
+                    if s.state != SessionState::Ended && s.stamp.node == self.node {
+                        out.push(Event {
+                            origin: self.node.clone(),
+                            stamp: s.stamp.time,
+                            op: Op::Session {
+                                user: user.clone(),
+                                session: s.id,
+                                state: s.state,
+                            },
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// How many users the replica holds state for (known to the store or not).
     pub fn users(&self) -> usize {
         self.stripes.iter().map(|s| s.lock().users.len()).sum()

@@ -24,10 +24,12 @@
 //!   stays. Restarted, it is a new node (`name/incarnation`) that catches up like a joiner.
 //! - **A node is cut off from the broker**: it keeps serving its own view and keeps its
 //!   unpublished writes, in order; the others drop its sessions once its key lapses. On
-//!   healing, it publishes what it kept, finds its key had lapsed and republishes everything it
-//!   holds (original stamps, so nothing newer is overwritten); the others take it back up.
+//!   healing, it publishes what it kept, finds its key had lapsed and republishes its sessions
+//!   (original stamps, so nothing newer is overwritten), again a few seconds later in case a
+//!   node read them before it took this one back up.
 //! - **The broker restarts and lost its data**: the epoch key is gone; every node notices
-//!   within a second, reads the new stream from its start and republishes what it holds.
+//!   within a second, reads the new stream from its start and republishes every register it
+//!   holds and its own sessions, so a node joining later learns them too.
 //! - **A node joins**: it loads the snapshot if one is stored, reads the stream from there (or
 //!   from its start), drops the sessions of nodes no longer alive, and is then
 //!   [ready](Cluster::wait_ready). Nodes write a snapshot whenever the stream was trimmed past

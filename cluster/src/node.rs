@@ -2,7 +2,7 @@
 //! reading and applying the log, liveness and failure handling, and the session sweep.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -133,6 +133,18 @@ fn add(a: &AtomicU64, n: u64) {
     a.fetch_add(n, Ordering::Relaxed);
 }
 
+/// Nothing to republish.
+const NOTHING: u8 = 0;
+/// Republish this node's own sessions.
+const SESSIONS: u8 = 1;
+/// Republish every register held and this node's own sessions.
+const EVERYTHING: u8 = 2;
+
+/// Asks the publisher to republish at least `what`.
+fn ask_republish(shared: &Shared, what: u8) {
+    shared.republish.fetch_max(what, Ordering::Relaxed);
+}
+
 /// State the tasks share.
 struct Shared {
     metrics: Metrics,
@@ -142,8 +154,9 @@ struct Shared {
     paused: AtomicBool,
     /// Set when the broker lost its data: the reader starts over from the log's start.
     restart_read: AtomicBool,
-    /// Set when this node must republish what it holds.
-    republish: AtomicBool,
+    /// What this node must republish: [`NOTHING`], [`SESSIONS`] (its own, which the others
+    /// dropped if they declared it down) or [`EVERYTHING`] (the broker lost the log).
+    republish: AtomicU8,
     ready: watch::Sender<bool>,
     /// Every other node this one has heard of (members, publishers read): their liveness is
     /// checked even after the broker forgot them.
@@ -244,7 +257,7 @@ impl<K: Key + Serialize + DeserializeOwned> Cluster<K> {
             killed: AtomicBool::new(false),
             paused: AtomicBool::new(false),
             restart_read: AtomicBool::new(false),
-            republish: AtomicBool::new(false),
+            republish: AtomicU8::new(NOTHING),
             ready: ready_tx,
             seen: parking_lot::Mutex::new(std::collections::HashSet::new()),
             recorded: config
@@ -378,11 +391,15 @@ async fn publish_loop<K: Key + Serialize, T: Transport>(
         if shared.killed.load(Ordering::Relaxed) {
             return;
         }
-        if shared.republish.swap(false, Ordering::Relaxed) {
+        let what = shared.republish.swap(NOTHING, Ordering::Relaxed);
+        if what != NOTHING {
             let r = replica.clone();
-            let state = tokio::task::spawn_blocking(move || r.state_events(false))
-                .await
-                .unwrap_or_default();
+            let state = tokio::task::spawn_blocking(move || match what {
+                SESSIONS => r.own_sessions(),
+                _ => r.state_events(false),
+            })
+            .await
+            .unwrap_or_default();
             add(&shared.metrics.republished, 1);
             add(&shared.metrics.republished_events, state.len() as u64);
             pending.extend(state);
@@ -580,8 +597,8 @@ async fn liveness_loop<K: Key, T: Transport>(
 ) {
     let me = replica.node().to_string();
     let mut last_sweep = tokio::time::Instant::now();
-    // A republish is repeated a few periods later: the others bring this node up when they see
-    // its key again, and may read the first republish before that.
+    // The sessions are republished again a few periods later: the others bring this node up
+    // when they see its key again, and may read the first republish before that.
     let mut republish_again: Option<u32> = None;
     loop {
         tokio::time::sleep(config.liveness_every).await;
@@ -597,7 +614,7 @@ async fn liveness_loop<K: Key, T: Transport>(
         }
         if let Some(n) = republish_again {
             if n == 0 {
-                shared.republish.store(true, Ordering::Relaxed);
+                ask_republish(&shared, SESSIONS);
                 republish_again = None;
             } else {
                 republish_again = Some(n - 1);
@@ -615,12 +632,12 @@ async fn liveness_loop<K: Key, T: Transport>(
                 tracing::warn!("the broker lost its data: republishing and reading from the start");
                 epoch = now;
                 shared.restart_read.store(true, Ordering::Relaxed);
-                shared.republish.store(true, Ordering::Relaxed);
+                ask_republish(&shared, EVERYTHING);
                 republish_again = Some(2);
             }
             Ok(_) if !kept => {
-                tracing::warn!("this node's liveness key had lapsed: republishing what it owns");
-                shared.republish.store(true, Ordering::Relaxed);
+                tracing::warn!("this node's liveness key had lapsed: republishing its sessions");
+                ask_republish(&shared, SESSIONS);
                 republish_again = Some(2);
             }
             Ok(_) => {}
