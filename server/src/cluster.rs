@@ -126,3 +126,59 @@ impl Store {
         write!(self.sweep())
     }
 }
+
+/// The cluster's figures in the Prometheus text format, for `/metrics`: replication lag,
+/// events published and applied, peers seen, nodes declared down, republishes, broker errors.
+pub fn render_metrics(m: &presence_cluster::MetricsSnapshot) -> String {
+    let rows: [(&str, &str, &str, u64); 7] = [
+        (
+            "presence_replication_lag_milliseconds",
+            "gauge",
+            "Age of the last log entry applied when it was applied",
+            m.lag_ms,
+        ),
+        (
+            "presence_replication_events_published_total",
+            "counter",
+            "Events this node published",
+            m.published,
+        ),
+        (
+            "presence_replication_events_applied_total",
+            "counter",
+            "Other nodes' events this node applied",
+            m.applied,
+        ),
+        (
+            "presence_replication_peers",
+            "gauge",
+            "Other nodes alive at the last liveness check",
+            m.peers,
+        ),
+        (
+            "presence_replication_nodes_down_total",
+            "counter",
+            "Nodes this node declared down",
+            m.nodes_down,
+        ),
+        (
+            "presence_replication_republished_total",
+            "counter",
+            "Times this node republished what it holds",
+            m.republished,
+        ),
+        (
+            "presence_replication_broker_errors_total",
+            "counter",
+            "Broker calls that failed (each retried)",
+            m.broker_errors,
+        ),
+    ];
+    let mut out = String::new();
+    for (name, kind, help, value) in rows {
+        out.push_str(&format!(
+            "# HELP {name} {help}.\n# TYPE {name} {kind}\n{name} {value}\n"
+        ));
+    }
+    out
+}

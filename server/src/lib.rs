@@ -208,6 +208,7 @@ impl App {
             .merge(genesys::routes())
             .merge(devices::routes())
             .merge(openapi::routes())
+            .route("/metrics", axum::routing::get(metrics))
             .with_state(self.clone())
             .layer(axum::middleware::from_fn(http::dialect_errors))
             .layer(axum::extract::DefaultBodyLimit::max(http::MAX_BODY))
@@ -237,4 +238,23 @@ impl App {
             demo::spawn_simulation(self.clone());
         }
     }
+}
+
+/// `GET /metrics`: the cluster's replication figures in the Prometheus text format (empty when
+/// the server runs alone).
+async fn metrics(
+    axum::extract::State(app): axum::extract::State<Arc<App>>,
+) -> ([(axum::http::header::HeaderName, &'static str); 1], String) {
+    let body = app
+        .cluster
+        .get()
+        .map(|c| cluster::render_metrics(&c.metrics()))
+        .unwrap_or_default();
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        body,
+    )
 }

@@ -137,6 +137,26 @@ async fn three_servers_show_the_same_presence_in_every_dialect() {
     for s in all {
         let m = s.app.cluster.get().unwrap().metrics();
         assert!(m.published + m.applied >= 2, "{m:?}");
+        let text = s
+            .client
+            .get(s.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for name in [
+            "presence_replication_lag_milliseconds",
+            "presence_replication_events_published_total",
+            "presence_replication_events_applied_total",
+            "presence_replication_peers",
+        ] {
+            assert!(
+                text.contains(&format!("\n{name} ")),
+                "{name} missing from {text}"
+            );
+        }
     }
 }
 
