@@ -1124,3 +1124,16 @@ fn remote_id(node: &NodeId, session: u64) -> u64 {
     session.hash(&mut h);
     std::hash::Hasher::finish(&h)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the replica adds per user, beside the store's own record (BENCHMARKS.md).
+    #[test]
+    fn a_user_state_is_a_few_hundred_bytes_at_most() {
+        let size = std::mem::size_of::<UserState>();
+        println!("UserState: {size} bytes");
+        assert!(size <= 256, "{size}");
+    }
+}
