@@ -221,10 +221,7 @@ impl<K: Key> PresenceStore<K> {
     /// Locks: the user's shard, for writing. Cost: O(1); allocates the message.
     pub fn set_message(&self, user: &K, message: &str) -> Result<Presence, Error> {
         let message = self.message(message)?;
-        let (hash, shard) = self.route(user);
-        shard
-            .write()
-            .set_message(hash, user, message, &*self.clock, &self.limits)
+        self.set_message_as(user, message)
     }
 
     /// The message as stored: `None` for an empty one, [`Error::MessageTooLong`] past the limit.
@@ -251,16 +248,7 @@ impl<K: Key> PresenceStore<K> {
         mode: SetMode,
     ) -> Result<Presence, Error> {
         let (id, category) = self.definitions.resolve_for_set(definition)?;
-        let (hash, shard) = self.route(user);
-        shard.write().set(
-            hash,
-            user,
-            category,
-            mode,
-            Some(id),
-            &*self.clock,
-            &self.limits,
-        )
+        self.set_as(user, category, mode, Some(id))
     }
 
     /// The presence definitions: the ten system presences and the organization's, by id;
@@ -359,7 +347,6 @@ impl<K: Key> PresenceStore<K> {
         self.sources.hold(source, true, |source| {
             let (definition, category) = self.definitions.resolve_for_set(definition)?;
             let message = self.message(message.unwrap_or_default())?;
-            let (hash, shard) = self.route(user);
             let set = SourcePresence {
                 source,
                 definition,
@@ -367,9 +354,7 @@ impl<K: Key> PresenceStore<K> {
                 message,
                 updated_at: 0,
             };
-            shard
-                .write()
-                .set_source_presence(hash, user, set, &*self.clock, &self.limits)
+            self.set_source_presence_as(user, set)
         })
     }
 
@@ -400,10 +385,7 @@ impl<K: Key> PresenceStore<K> {
     pub fn set_primary_source(&self, user: &K, source: &SourceId) -> Result<Presence, Error> {
         self.sources.hold(source, false, |source| {
             let primary = (!source.is_default()).then_some(source);
-            let (hash, shard) = self.route(user);
-            shard
-                .write()
-                .set_primary_source(hash, user, primary, &*self.clock, &self.limits)
+            self.set_primary_as(user, primary)
         })
     }
 
@@ -817,7 +799,8 @@ impl<K: Key> PresenceStore<K> {
         shard.session(slot, session).map(|s| s.is_active())
     }
 
-    /// A set by category and optional definition, already validated (a replicated one).
+    /// A set by category and optional definition, already validated (by `set_definition`, or a
+    /// replicated one).
     pub(crate) fn set_as(
         &self,
         user: &K,
@@ -837,7 +820,7 @@ impl<K: Key> PresenceStore<K> {
         )
     }
 
-    /// Sets or clears a known user's message, already validated.
+    /// Sets or clears a known user's message, already validated (`set_message`, or replicated).
     pub(crate) fn set_message_as(
         &self,
         user: &K,
