@@ -100,6 +100,12 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A cluster node id that is empty, too long, or has characters other than ASCII letters,
+    /// digits and `._:/-`.
+    InvalidNodeId {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A system presence name that is none of Genesys' ten.
     UnknownSystemPresence {
         /// The name given (cut to a few dozen characters).
@@ -242,6 +248,7 @@ impl fmt::Display for Error {
                 )
             }
             Error::InvalidSource { reason } => write!(f, "invalid presence source: {reason}"),
+            Error::InvalidNodeId { reason } => write!(f, "invalid cluster node id: {reason}"),
             Error::UnknownSystemPresence { value } => write!(
                 f,
                 "unknown system presence {value:?}: expected one of AVAILABLE, AWAY, BUSY, \

@@ -101,6 +101,9 @@
 //! - **Presence sources** ([`PresenceStore::set_source_presence`],
 //!   [`set_primary_source`](PresenceStore::set_primary_source)): a presence per source per user;
 //!   others see the primary source's.
+//! - **Replication** ([`Replica`], module [`replica`]): instances of a cluster share one view by
+//!   exchanging stamped, idempotent events; the `presence-cluster` crate carries them over Redis
+//!   Streams.
 //! - **Snapshot and restore** (`serde` feature): `PresenceStore::snapshot` and
 //!   `PresenceStore::restore` (or `restore_with_clock`), which, like
 //!   [`PresenceStore::heartbeat_many`], adds many users at a fraction of their one-by-one cost.
@@ -125,6 +128,7 @@ mod id;
 mod log;
 mod page;
 mod presence;
+pub mod replica;
 mod session;
 mod shard;
 #[cfg(feature = "serde")]
@@ -145,6 +149,7 @@ pub use feed::{FeedId, FeedRead};
 pub use log::{Cursor, Delta, FullReason, Since};
 pub use page::{Page, PageQuery};
 pub use presence::{resolve, Activity, Category, Presence, PresenceDetails, SetMode};
+pub use replica::{Hlc, NodeId, Replica};
 #[cfg(feature = "serde")]
 pub use snapshot::{SessionSnapshot, Snapshot, SourcePresenceSnapshot, UserSnapshot};
 pub use source::{Source, SourceId, SourceUpdate};

@@ -20,8 +20,15 @@ use crate::Activity;
 /// Bit of `Session::stamp` set while the session is active.
 const ACTIVE: u64 = 1 << 63;
 
+/// Bit of `Session::stamp` set while the session belongs to another node of a cluster
+/// (`crate::replica`): its owner idles and expires it, never the local sweep.
+const REMOTE: u64 = 1 << 62;
+
 /// The newest time a session can record; the shard clamps its clock to it.
-pub(crate) const MAX_TIME: u64 = ACTIVE - 2;
+pub(crate) const MAX_TIME: u64 = REMOTE - 2;
+
+/// The deadline of a session no sweep ages: another node's.
+pub(crate) const NEVER: u64 = u64::MAX;
 
 /// One session of a user: who it is, when it was last heard from, and whether it is active.
 ///
@@ -64,6 +71,18 @@ impl Session {
         s
     }
 
+    /// Marks the session as another node's: the local sweep leaves it alone.
+    #[inline]
+    pub(crate) fn pin(&mut self) {
+        self.stamp |= REMOTE;
+    }
+
+    /// Whether the session is another node's.
+    #[inline]
+    pub(crate) fn is_remote(&self) -> bool {
+        self.stamp & REMOTE != 0 && !self.is_empty()
+    }
+
     /// A session as a snapshot holds it (its time clamped to [`MAX_TIME`]).
     #[cfg(feature = "serde")]
     pub(crate) fn restored(id: u64, last_seen: u64, active: bool) -> Self {
@@ -93,7 +112,7 @@ impl Session {
 
     #[inline]
     fn last_seen(&self) -> u64 {
-        self.stamp & !ACTIVE
+        self.stamp & !(ACTIVE | REMOTE)
     }
 
     /// Records a heartbeat at `now` (at most [`MAX_TIME`]); `Activity::Offline` is the caller's
@@ -107,9 +126,12 @@ impl Session {
         };
     }
 
-    /// When this session next idles or expires.
+    /// When this session next idles or expires ([`NEVER`] for another node's).
     #[inline]
     pub(crate) fn deadline(&self, t: Timeouts) -> u64 {
+        if self.is_remote() {
+            return NEVER;
+        }
         let wait = if self.is_active() {
             t.idle_after.min(t.ttl)
         } else {
@@ -120,7 +142,11 @@ impl Session {
 
     /// Applies the sweep rules at `now`: expired once `now - last_seen >= ttl`, else idle once
     /// active and `now - last_seen >= idle_after`.
+    /// Another node's session never ages here.
     pub(crate) fn age(&mut self, now: u64, t: Timeouts) -> Aging {
+        if self.is_remote() {
+            return Aging::Unchanged;
+        }
         let silent = now.saturating_sub(self.last_seen());
         if silent >= t.ttl {
             Aging::Expired
@@ -224,19 +250,29 @@ impl MoreSessions {
         Some(s)
     }
 
-    /// Applies the sweep rules at `now` to every session; returns how many changed.
-    pub(crate) fn age(&mut self, now: u64, t: Timeouts) -> usize {
-        let mut changed = 0;
+    /// Session `id`, if the user has it.
+    pub(crate) fn get(&self, id: u64) -> Option<Session> {
+        self.by_id.get(&id).copied()
+    }
+
+    /// Session `id`, to change in place in ways that keep its activity (pinning it).
+    pub(crate) fn get_mut(&mut self, id: u64) -> Option<&mut Session> {
+        self.by_id.get_mut(&id)
+    }
+
+    /// Applies the sweep rules at `now` to every session, pushing each change to `changed`.
+    pub(crate) fn age(&mut self, now: u64, t: Timeouts, changed: &mut Vec<(u64, Aging)>) {
         let mut active = 0;
-        self.by_id.retain(|_, s| {
+        self.by_id.retain(|&id, s| {
             let aged = s.age(now, t);
-            changed += usize::from(aged != Aging::Unchanged);
+            if aged != Aging::Unchanged {
+                changed.push((id, aged));
+            }
             active += usize::from(aged != Aging::Expired && s.is_active());
             aged != Aging::Expired
         });
         self.active = active;
         self.give_back();
-        changed
     }
 
     /// Shrinks the map once it is mostly empty, so a user who had many sessions gives their
@@ -320,6 +356,16 @@ mod tests {
     }
 
     #[test]
+    fn a_remote_session_never_ages() {
+        let mut s = Session::new(1, 1000, Activity::Active);
+        s.pin();
+        assert!(s.is_remote() && s.is_active());
+        assert_eq!(s.deadline(T), NEVER);
+        assert_eq!(s.age(u64::MAX / 4, T), Aging::Unchanged);
+        assert!(!Session::EMPTY.is_remote());
+    }
+
+    #[test]
     fn aggregate_prefers_active() {
         let active = Session::new(1, 5, Activity::Active);
         let idle = Session::new(2, 5, Activity::Idle);
@@ -354,7 +400,10 @@ mod tests {
             "{}",
             more.by_id.capacity()
         );
-        assert_eq!(more.age(5 + T.ttl, T), 10);
+        let mut changed = Vec::new();
+        more.age(5 + T.ttl, T, &mut changed);
+        assert_eq!(changed.len(), 10);
+        assert!(changed.iter().all(|&(_, aging)| aging == Aging::Expired));
         assert!(more.is_empty());
     }
 

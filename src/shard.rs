@@ -28,7 +28,7 @@ use crate::log::{Entry, Log};
 use crate::page::Merge;
 use crate::presence::{Detail, PresenceDetails};
 use crate::session::{
-    aggregate, Aging, MoreSessions, Session, Timeouts, Wheel, MAX_TIME, NOT_SCHEDULED,
+    aggregate, Aging, MoreSessions, Session, Timeouts, Wheel, MAX_TIME, NEVER, NOT_SCHEDULED,
 };
 use crate::subscription::{Subscriber, SubscriberStats, Subscribers};
 use crate::table::{SlotTable, MAX_SLOTS};
@@ -634,7 +634,9 @@ impl<K: Key> Shard<K> {
         }
     }
 
-    /// Records a heartbeat of one session, adding the user and the session if new.
+    /// Records a heartbeat of one session, adding the user and the session if new; `remote`
+    /// marks the session as another node's (`crate::replica`), which the sweep leaves alone.
+    #[allow(clippy::too_many_arguments)]
     #[inline]
     pub(crate) fn heartbeat(
         &mut self,
@@ -642,6 +644,7 @@ impl<K: Key> Shard<K> {
         key: &K,
         session: u64,
         activity: Activity,
+        remote: bool,
         clock: &dyn Clock,
         limits: &Limits,
     ) -> Result<Presence, Error> {
@@ -650,7 +653,7 @@ impl<K: Key> Shard<K> {
         let changed = if activity == Activity::Offline {
             self.end_session(slot, session)
         } else {
-            self.beat(slot, session, now, activity, limits)?
+            self.beat(slot, session, now, activity, remote, limits)?
         };
         let visible = changed && self.refresh_activity(slot);
         if added || visible {
@@ -709,8 +712,14 @@ impl<K: Key> Shard<K> {
         Some(old)
     }
 
-    /// Applies every idle and expiry rule due at `now`; returns how many sessions changed.
-    pub(crate) fn sweep(&mut self, now: u64, limits: &Limits) -> usize {
+    /// Applies every idle and expiry rule due at `now`; returns how many sessions changed, and
+    /// tells `report` of each (user, session id, what happened).
+    pub(crate) fn sweep(
+        &mut self,
+        now: u64,
+        limits: &Limits,
+        report: &mut dyn FnMut(&K, u64, Aging),
+    ) -> usize {
         let current = Wheel::bucket_of(now);
         let mut transitions = 0;
         let mut still_current = Vec::new();
@@ -724,12 +733,18 @@ impl<K: Key> Shard<K> {
                 if rec.is_removed() {
                     continue;
                 }
-                let aged = self.age_sessions(slot, now, limits.timeouts);
+                let mut aged = Vec::new();
+                self.age_sessions(slot, now, limits.timeouts, &mut aged);
+                for &(id, aging) in &aged {
+                    report(&self.records[slot as usize].key, id, aging);
+                }
+                let aged = aged.len();
                 transitions += aged;
                 if aged > 0 && self.refresh_activity(slot) {
                     self.commit(slot, now, limits);
                 }
-                if let Some(deadline) = self.deadline(slot, limits.timeouts) {
+                let deadline = self.deadline(slot, limits.timeouts);
+                if let Some(deadline) = deadline.filter(|&d| d != NEVER) {
                     if Wheel::bucket_of(deadline) <= current {
                         still_current.push(slot);
                     } else {
@@ -873,7 +888,7 @@ impl<K: Key> Shard<K> {
         let (mut added, mut refused) = (0, None);
         for (hash, key, session, activity) in beats {
             let before = self.live;
-            match self.heartbeat(hash, &key, session, activity, clock, limits) {
+            match self.heartbeat(hash, &key, session, activity, false, clock, limits) {
                 Ok(_) => added += self.live - before,
                 Err(e) => {
                     added += self.live - before;
@@ -1001,15 +1016,17 @@ impl<K: Key> Shard<K> {
         self.subscribers.stats()
     }
 
-    /// Applies a heartbeat to one session, opening it if new; `true` if the session's
-    /// activity may have changed (so the user's must be recomputed). A new session past
-    /// `max_sessions` is [`Error::TooManySessions`], and changes nothing. O(1).
+    /// Applies a heartbeat to one session, opening it if new (as another node's if `remote`);
+    /// `true` if the session's activity may have changed (so the user's must be recomputed).
+    /// A new session past `max_sessions` is [`Error::TooManySessions`], and changes nothing.
+    /// O(1).
     fn beat(
         &mut self,
         slot: u32,
         id: u64,
         now: u64,
         activity: Activity,
+        remote: bool,
         limits: &Limits,
     ) -> Result<bool, Error> {
         let rec = &mut self.records[slot as usize];
@@ -1035,6 +1052,10 @@ impl<K: Key> Shard<K> {
                 .or_insert_with(|| MoreSessions::new(self.hasher.clone()))
                 .beat(id, now, activity)
         };
+        if remote {
+            self.pin_session(slot, id);
+            return Ok(changed);
+        }
         // Deadlines only move later on a known session, so its filing stays valid; a new or
         // re-activated session may need an earlier one.
         let deadline = session.deadline(limits.timeouts);
@@ -1043,6 +1064,30 @@ impl<K: Key> Shard<K> {
             rec.sched = self.wheel.schedule(slot, deadline);
         }
         Ok(changed)
+    }
+
+    /// Marks one session of the user as another node's.
+    #[cold]
+    fn pin_session(&mut self, slot: u32, id: u64) {
+        let rec = &mut self.records[slot as usize];
+        if rec.session.id == id {
+            rec.session.pin();
+        } else if let Some(s) = self
+            .more_sessions
+            .get_mut(&slot)
+            .and_then(|more| more.get_mut(id))
+        {
+            s.pin();
+        }
+    }
+
+    /// One session of the user, if it has it. O(1).
+    pub(crate) fn session(&self, slot: u32, id: u64) -> Option<Session> {
+        let inline = self.records[slot as usize].session;
+        if !inline.is_empty() && inline.id == id {
+            return Some(inline);
+        }
+        self.extra_sessions(slot).and_then(|more| more.get(id))
     }
 
     /// Ends one session; `false` if the user has no such session. O(1).
@@ -1118,26 +1163,25 @@ impl<K: Key> Shard<K> {
         true
     }
 
-    /// Applies the sweep rules to every session of the user; returns how many changed.
-    fn age_sessions(&mut self, slot: u32, now: u64, t: Timeouts) -> usize {
-        let mut changed = 0;
+    /// Applies the sweep rules to every session of the user, pushing each change to `changed`.
+    fn age_sessions(&mut self, slot: u32, now: u64, t: Timeouts, changed: &mut Vec<(u64, Aging)>) {
         if let Some(more) = self.more_sessions.get_mut(&slot) {
-            changed += more.age(now, t);
+            more.age(now, t, changed);
             self.forget_empty_side_table(slot);
         }
         // Expiring the inline session promotes a side-table one, which was aged above.
         let rec = &mut self.records[slot as usize];
         if !rec.session.is_empty() {
+            let id = rec.session.id;
             match rec.session.age(now, t) {
                 Aging::Unchanged => {}
-                Aging::Idled => changed += 1,
+                Aging::Idled => changed.push((id, Aging::Idled)),
                 Aging::Expired => {
-                    changed += 1;
+                    changed.push((id, Aging::Expired));
                     self.drop_inline_session(slot);
                 }
             }
         }
-        changed
     }
 
     /// The earliest deadline of the user's sessions, if it has any.
@@ -1227,6 +1271,7 @@ mod snapshot {
         pub(crate) fn snapshot_users(&self, out: &mut Vec<UserSnapshot<K>>) {
             for (key, slot) in self.range(Bound::Unbounded) {
                 let rec = &self.records[slot as usize];
+                // Another node's sessions are its to snapshot.
                 let sessions = std::iter::once(&rec.session)
                     .filter(|s| !s.is_empty())
                     .chain(
@@ -1234,6 +1279,7 @@ mod snapshot {
                             .into_iter()
                             .flat_map(MoreSessions::iter),
                     )
+                    .filter(|s| !s.is_remote())
                     .map(|s| SessionSnapshot {
                         id: s.id,
                         last_seen: s.seen_at(),
@@ -1419,7 +1465,7 @@ mod tests {
             clock.set(1_000 + step);
             if step % 40 == 0 {
                 let before = shard.since_compaction;
-                shard.sweep(clock.now_ms(), &limits);
+                shard.sweep(clock.now_ms(), &limits, &mut |_, _, _| {});
                 compactions += usize::from(shard.since_compaction < before);
             }
             let start = (rng >> 20) % 320;

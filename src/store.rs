@@ -13,7 +13,7 @@ use crate::config::ms;
 use crate::definition::Definitions;
 use crate::feed::{Feed, Feeds, FullPages};
 use crate::page::Merge;
-use crate::session::Timeouts;
+use crate::session::{Aging, Timeouts};
 use crate::shard::SourcePresence;
 use crate::shard::{Limits, Shard};
 use crate::source::Sources;
@@ -153,9 +153,15 @@ impl<K: Key> PresenceStore<K> {
     /// Locks: the user's shard, for writing. Cost: O(1); the user's sessions are found by id.
     pub fn heartbeat(&self, user: &K, session: u64, activity: Activity) -> Result<Presence, Error> {
         let (hash, shard) = self.route(user);
-        shard
-            .write()
-            .heartbeat(hash, user, session, activity, &*self.clock, &self.limits)
+        shard.write().heartbeat(
+            hash,
+            user,
+            session,
+            activity,
+            false,
+            &*self.clock,
+            &self.limits,
+        )
     }
 
     /// Ends one session of a known user. A session the user does not have changes nothing (a
@@ -235,6 +241,12 @@ impl<K: Key> PresenceStore<K> {
     /// Locks: each shard in turn, for writing; then the feed registry. Cost: O(shards + sessions
     /// due + feeds), plus the compaction of a shard whose removed users are due for it.
     pub fn sweep(&self) -> usize {
+        self.sweep_reporting(&mut |_, _, _| {})
+    }
+
+    /// [`sweep`](Self::sweep), telling `report` of every session it idled or expired (the
+    /// replica publishes them), each under its shard's lock: `report` must not call the store.
+    pub(crate) fn sweep_reporting(&self, report: &mut dyn FnMut(&K, u64, Aging)) -> usize {
         let transitions = self
             .shards
             .iter()
@@ -242,7 +254,7 @@ impl<K: Key> PresenceStore<K> {
                 let mut shard = shard.write();
                 shard.drop_closed_subscribers();
                 let now = shard.tick(&*self.clock);
-                shard.sweep(now, &self.limits)
+                shard.sweep(now, &self.limits, report)
             })
             .sum();
         self.feeds.expire(
@@ -259,10 +271,7 @@ impl<K: Key> PresenceStore<K> {
     /// Locks: the user's shard, for writing. Cost: O(1); allocates the message.
     pub fn set_message(&self, user: &K, message: &str) -> Result<Presence, Error> {
         let message = self.message(message)?;
-        let (hash, shard) = self.route(user);
-        shard
-            .write()
-            .set_message(hash, user, message, &*self.clock, &self.limits)
+        self.set_message_as(user, message)
     }
 
     /// The message as stored: `None` for an empty one, [`Error::MessageTooLong`] past the limit.
@@ -289,16 +298,7 @@ impl<K: Key> PresenceStore<K> {
         mode: SetMode,
     ) -> Result<Presence, Error> {
         let (id, category) = self.definitions.resolve_for_set(definition)?;
-        let (hash, shard) = self.route(user);
-        shard.write().set(
-            hash,
-            user,
-            category,
-            mode,
-            Some(id),
-            &*self.clock,
-            &self.limits,
-        )
+        self.set_as(user, category, mode, Some(id))
     }
 
     /// Every presence definition, the ten system presences and the organization's, by id;
@@ -450,7 +450,6 @@ impl<K: Key> PresenceStore<K> {
         self.sources.hold(source, true, |source| {
             let (definition, category) = self.definitions.resolve_for_set(definition)?;
             let message = self.message(message.unwrap_or_default())?;
-            let (hash, shard) = self.route(user);
             let set = SourcePresence {
                 source,
                 definition,
@@ -458,9 +457,7 @@ impl<K: Key> PresenceStore<K> {
                 message,
                 updated_at: 0,
             };
-            shard
-                .write()
-                .set_source_presence(hash, user, set, &*self.clock, &self.limits)
+            self.set_source_presence_as(user, set)
         })
     }
 
@@ -487,10 +484,7 @@ impl<K: Key> PresenceStore<K> {
     pub fn set_primary_source(&self, user: &K, source: &SourceId) -> Result<Presence, Error> {
         self.sources.hold(source, false, |source| {
             let primary = (!source.is_default()).then_some(source);
-            let (hash, shard) = self.route(user);
-            shard
-                .write()
-                .set_primary_source(hash, user, primary, &*self.clock, &self.limits)
+            self.set_primary_as(user, primary)
         })
     }
 
@@ -991,6 +985,115 @@ impl<K: Key> PresenceStore<K> {
             store: self.id,
             seqs: seqs.into_iter().collect(),
         }
+    }
+
+    /// A heartbeat of another node's session (see `crate::replica`): never aged by the sweep.
+    /// `Activity::Offline` ends it.
+    pub(crate) fn remote_heartbeat(
+        &self,
+        user: &K,
+        session: u64,
+        activity: Activity,
+    ) -> Result<Presence, Error> {
+        let (hash, shard) = self.route(user);
+        shard.write().heartbeat(
+            hash,
+            user,
+            session,
+            activity,
+            true,
+            &*self.clock,
+            &self.limits,
+        )
+    }
+
+    /// The store's clock, in ms.
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    /// Whether the user has the session, and then whether it is active.
+    pub(crate) fn session_active(&self, user: &K, session: u64) -> Option<bool> {
+        let (hash, shard) = self.route(user);
+        let shard = shard.read();
+        let slot = shard.get(hash, user)?;
+        shard.session(slot, session).map(|s| s.is_active())
+    }
+
+    /// A set by category and optional definition, already validated (by `set_definition`, or a
+    /// replicated one).
+    pub(crate) fn set_as(
+        &self,
+        user: &K,
+        category: Category,
+        mode: SetMode,
+        definition: Option<DefinitionId>,
+    ) -> Result<Presence, Error> {
+        let (hash, shard) = self.route(user);
+        shard.write().set(
+            hash,
+            user,
+            category,
+            mode,
+            definition,
+            &*self.clock,
+            &self.limits,
+        )
+    }
+
+    /// Sets or clears a known user's message, already validated (`set_message`, or replicated).
+    pub(crate) fn set_message_as(
+        &self,
+        user: &K,
+        message: Option<Arc<str>>,
+    ) -> Result<Presence, Error> {
+        let (hash, shard) = self.route(user);
+        shard
+            .write()
+            .set_message(hash, user, message, &*self.clock, &self.limits)
+    }
+
+    /// Sets a user's presence from a source other than the default, unchecked against the
+    /// registries (a replicated one: the source and definition are the origin's).
+    pub(crate) fn set_source_presence_as(
+        &self,
+        user: &K,
+        set: SourcePresence,
+    ) -> Result<Presence, Error> {
+        let (hash, shard) = self.route(user);
+        shard
+            .write()
+            .set_source_presence(hash, user, set, &*self.clock, &self.limits)
+    }
+
+    /// Makes `source` (`None`: the default) a known user's primary source, unchecked.
+    pub(crate) fn set_primary_as(
+        &self,
+        user: &K,
+        source: Option<SourceId>,
+    ) -> Result<Presence, Error> {
+        let (hash, shard) = self.route(user);
+        shard
+            .write()
+            .set_primary_source(hash, user, source, &*self.clock, &self.limits)
+    }
+
+    /// Checks a message against the limit and gives it as stored (`None` when empty).
+    pub(crate) fn check_message(&self, message: &str) -> Result<Option<Arc<str>>, Error> {
+        self.message(message)
+    }
+
+    /// A definition's canonical id and category, if it can be set now.
+    pub(crate) fn resolve_definition(
+        &self,
+        definition: &DefinitionId,
+    ) -> Result<(DefinitionId, Category), Error> {
+        self.definitions.resolve_for_set(definition)
+    }
+
+    /// Checks that `source` exists (and, if `active`, is active), giving its canonical id.
+    pub(crate) fn check_source(&self, source: &SourceId, active: bool) -> Result<SourceId, Error> {
+        self.sources.hold(source, active, Ok)
     }
 
     /// The key's hash and its shard.

@@ -63,6 +63,13 @@ pub struct Cli {
     /// JSON file of accounts and tokens (instead of the config file's `[accounts]`).
     #[arg(long, env = "PRESENCE_ACCOUNTS", value_name = "FILE")]
     pub accounts: Option<PathBuf>,
+    /// Join the cluster replicated over this Redis, e.g. `redis://10.0.0.5:6379` (with
+    /// `--node`).
+    #[arg(long, env = "PRESENCE_REDIS", value_name = "URL")]
+    pub redis: Option<String>,
+    /// This instance's name in the cluster, unique among its nodes (with `--redis`).
+    #[arg(long, env = "PRESENCE_NODE", value_name = "NAME")]
+    pub node: Option<String>,
 }
 
 /// How log lines are written.
@@ -107,6 +114,19 @@ pub struct FileConfig {
     /// `[streams]`: how many WebSocket streams may be open (`total`, `per_account`).
     #[serde(default)]
     pub streams: StreamLimits,
+    /// `[cluster]`: the Redis to replicate over and this node's name.
+    #[serde(default)]
+    pub cluster: ClusterSection,
+}
+
+/// `[cluster]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSection {
+    /// See [`Cli::redis`].
+    pub redis: Option<String>,
+    /// See [`Cli::node`].
+    pub node: Option<String>,
 }
 
 /// `[demo]`.
@@ -204,6 +224,10 @@ pub struct Options {
     pub policy: Policy,
     /// How many WebSocket streams may be open, per account and in total.
     pub streams: StreamLimits,
+    /// The Redis URL of the cluster to join, if any (with `node`).
+    pub redis: Option<String>,
+    /// This node's name in the cluster.
+    pub node: Option<String>,
 }
 
 impl Default for Options {
@@ -223,6 +247,8 @@ impl Default for Options {
             store: StoreConfig::default(),
             policy: Policy::default(),
             streams: StreamLimits::default(),
+            redis: None,
+            node: None,
         }
     }
 }
@@ -272,7 +298,12 @@ impl Options {
             store: file.store.config()?,
             policy: file.policy,
             streams: file.streams,
+            redis: cli.redis.or(file.cluster.redis),
+            node: cli.node.or(file.cluster.node),
         };
+        if options.redis.is_some() != options.node.is_some() {
+            return Err("redis and node go together (--redis URL --node NAME)".into());
+        }
         options
             .policy
             .validate()

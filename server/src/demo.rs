@@ -114,7 +114,7 @@ pub fn seed(app: &App) {
     }
 }
 
-/// Seeds the demo state (into an empty store only: a restored one keeps its state), then starts a task that every [`TICK`] changes a few random users
+/// Seeds the demo state (into an empty store only: a restored one keeps its state), then starts a task that every `TICK` (250 ms) changes a few random users
 /// (a device active, idle or gone, a new category or message) and keeps the online ones alive.
 /// The task runs until the runtime stops; its handle is for tests (it never finishes).
 pub fn spawn_simulation(app: Arc<App>) -> JoinHandle<()> {

@@ -22,6 +22,7 @@
 
 pub mod accounts;
 pub mod authz;
+pub mod cluster;
 pub mod config;
 pub mod data_dir;
 pub mod demo;
@@ -64,9 +65,7 @@ use streams::Streams;
 use throttle::Throttle;
 use tokens::Tokens;
 
-/// The store the server serves: users keyed by their Symphony id (`u64`); the other dialects'
-/// ids map to it through the [`Directory`].
-pub type Store = PresenceStore<u64>;
+pub use cluster::Store;
 
 /// Everything the handlers share.
 pub struct App {
@@ -100,6 +99,8 @@ pub struct App {
     pub metrics: Metrics,
     /// Readiness and shutdown.
     pub lifecycle: Lifecycle,
+    /// The cluster this instance is a node of, once joined.
+    pub cluster: std::sync::OnceLock<presence_cluster::Cluster<u64>>,
 }
 
 impl App {
@@ -141,6 +142,13 @@ impl App {
             None => PresenceStore::try_with_clock(options.store.clone(), clock.clone())
                 .map_err(|e| e.to_string())?,
         };
+        let store = match &options.node {
+            Some(name) => {
+                let node = presence_cluster::node_id(name).map_err(|e| e.to_string())?;
+                Store::clustered(store, node)
+            }
+            None => Store::alone(store),
+        };
         let app = App {
             store,
             directory,
@@ -157,6 +165,7 @@ impl App {
             data,
             metrics: Metrics::default(),
             lifecycle: Lifecycle::default(),
+            cluster: std::sync::OnceLock::new(),
         };
         if let Some(org) = restored.org {
             app.feeds
@@ -167,6 +176,39 @@ impl App {
             app.genesys.set_settings(org.genesys_settings);
         }
         Ok(Arc::new(app))
+    }
+
+    /// Joins the cluster at `redis` as this store's node and waits until the node has caught
+    /// up; a store made without `--node` is an error.
+    pub async fn join_cluster(&self, redis: &str) -> Result<(), String> {
+        let replica = self
+            .store
+            .replica()
+            .ok_or("the store was made without a node name")?
+            .clone();
+        let name = replica
+            .node()
+            .as_str()
+            .split('/')
+            .next()
+            .unwrap_or("node")
+            .to_owned();
+        let transport = presence_cluster::RedisStreams::connect(redis, "presence", 1_000_000)
+            .await
+            .map_err(|e| format!("cannot reach {}: {e}", cluster::redacted(redis)))?;
+        let config = presence_cluster::ClusterConfig {
+            name,
+            // The server's sweeper sweeps through the replica.
+            sweep_every: None,
+            ..presence_cluster::ClusterConfig::default()
+        };
+        let cluster = presence_cluster::Cluster::join_replica(replica, transport, config)
+            .await
+            .map_err(|e| e.to_string())?;
+        cluster.wait_ready().await;
+        self.cluster
+            .set(cluster)
+            .map_err(|_| "already in a cluster".to_owned())
     }
 
     /// The router of every dialect, with the shared limits and error bodies.

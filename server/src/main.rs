@@ -37,6 +37,15 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(redis) = &options.redis {
+        if let Err(e) = app.join_cluster(redis).await {
+            tracing::error!("cannot join the cluster: {e}");
+            return ExitCode::FAILURE;
+        }
+        if let Some(replica) = app.store.replica() {
+            tracing::info!(node = %replica.node(), "joined the cluster");
+        }
+    }
     let listener = match tokio::net::TcpListener::bind(options.addr).await {
         Ok(listener) => listener,
         Err(e) => {

@@ -21,6 +21,15 @@
 //! | `presence_live_tokens` | gauge | tokens that are valid now |
 //! | `presence_snapshot_age_seconds` | gauge | since the last presence snapshot (-1: none yet) |
 //! | `presence_snapshot_duration_seconds` | gauge | how long the last snapshot took |
+//! | `presence_replication_lag_milliseconds` | gauge | age of the last cluster entry applied |
+//! | `presence_replication_peers` | gauge | other nodes alive at the last liveness check |
+//! | `presence_replication_events_published_total` | counter | events this node published |
+//! | `presence_replication_events_applied_total` | counter | other nodes' events applied |
+//! | `presence_replication_nodes_down_total` | counter | nodes this node declared down |
+//! | `presence_replication_republished_total` | counter | times this node republished its state |
+//! | `presence_replication_broker_errors_total` | counter | broker calls that failed (retried) |
+//!
+//! The replication figures stay 0 on a server that runs alone.
 
 use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,6 +41,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use presence_cluster::MetricsSnapshot;
 use presence_store::PageQuery;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -89,6 +99,73 @@ pub struct Metrics {
     tokens: Gauge,
     snapshot_age: Gauge<f64, AtomicU64>,
     snapshot_duration: Gauge<f64, AtomicU64>,
+    replication: Replication,
+}
+
+/// The cluster's figures, copied from its [`MetricsSnapshot`] at scrape.
+#[derive(Debug)]
+struct Replication {
+    lag_ms: Gauge,
+    peers: Gauge,
+    published: Counter,
+    applied: Counter,
+    nodes_down: Counter,
+    republished: Counter,
+    broker_errors: Counter,
+}
+
+impl Replication {
+    fn register(registry: &mut Registry) -> Self {
+        let mut gauge = |name: &str, help: &str| {
+            let gauge = Gauge::default();
+            registry.register(name, help, gauge.clone());
+            gauge
+        };
+        let lag_ms = gauge(
+            "replication_lag_milliseconds",
+            "Age of the last cluster log entry applied when it was applied",
+        );
+        let peers = gauge(
+            "replication_peers",
+            "Other nodes alive at the last liveness check",
+        );
+        let mut counter = |name: &str, help: &str| {
+            let counter = Counter::default();
+            registry.register(name, help, counter.clone());
+            counter
+        };
+        Replication {
+            lag_ms,
+            peers,
+            published: counter("replication_events_published", "Events this node published"),
+            applied: counter(
+                "replication_events_applied",
+                "Other nodes' events this node applied",
+            ),
+            nodes_down: counter("replication_nodes_down", "Nodes this node declared down"),
+            republished: counter(
+                "replication_republished",
+                "Times this node republished what it holds",
+            ),
+            broker_errors: counter(
+                "replication_broker_errors",
+                "Broker calls that failed (each retried)",
+            ),
+        }
+    }
+
+    /// Brings each figure to the cluster's (its counters only ever grow).
+    fn follow(&self, m: &MetricsSnapshot) {
+        let set = |g: &Gauge, v: u64| g.set(i64::try_from(v).unwrap_or(i64::MAX));
+        set(&self.lag_ms, m.lag_ms);
+        set(&self.peers, m.peers);
+        let follow = |c: &Counter, total: u64| c.inc_by(total.saturating_sub(c.get()));
+        follow(&self.published, m.published);
+        follow(&self.applied, m.applied);
+        follow(&self.nodes_down, m.nodes_down);
+        follow(&self.republished, m.republished);
+        follow(&self.broker_errors, m.broker_errors);
+    }
 }
 
 /// Latency buckets: 100 µs to about 3.3 s, doubling.
@@ -144,6 +221,7 @@ impl Default for Metrics {
             "How long the last presence snapshot took to take and write",
             snapshot_duration.clone(),
         );
+        let replication = Replication::register(&mut registry);
         Metrics {
             registry,
             requests,
@@ -158,6 +236,7 @@ impl Default for Metrics {
             tokens,
             snapshot_age,
             snapshot_duration,
+            replication,
         }
     }
 }
@@ -185,6 +264,9 @@ impl Metrics {
         gauge(&self.tokens, app.tokens.len());
         gauge(&self.subscribers, app.streams.open());
         gauge(&self.lagging, app.store.subscriber_stats().lagged);
+        if let Some(cluster) = app.cluster.get() {
+            self.replication.follow(&cluster.metrics());
+        }
         match &app.data {
             Some(data) if data.last_snapshot_ms.load(Ordering::Relaxed) > 0 => {
                 let at = data.last_snapshot_ms.load(Ordering::Relaxed);
