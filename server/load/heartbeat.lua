@@ -2,4 +2,5 @@
 wrk.method = "POST"
 wrk.body = '{"activity":"ACTIVE"}'
 wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer demo-genesys-access-token"
+-- The gateway's token, fresh at every server start: run.sh passes it in the environment.
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("GATEWAY_TOKEN")

@@ -63,6 +63,7 @@ start_server() {
     ROCKETCHAT_TOKEN=$(banner_token "X-Auth-Token: ")
     GENESYS_TOKEN=$(grep 'Genesys' "$LOG" | grep -o "Bearer [^']*" | head -1 | cut -d' ' -f2)
     GATEWAY_TOKEN=$(grep 'Gateway' "$LOG" | grep -o "Bearer [^']*" | head -1 | cut -d' ' -f2)
+    export GATEWAY_TOKEN
 }
 start_server
 
@@ -117,7 +118,7 @@ echo
 
 # The fan-out: $STREAMS streams; heartbeats while they are open; then each rate.
 if [ "$FANOUT_SIMULATE" = 0 ]; then
-    start_server --no-simulate
+    start_server --simulate false
     echo "fan-out server: fresh, no simulation; rss $(rss) KiB"
     printf '| %-34s | %10s | %8s | %9s | %9s | %s |\n' route "req/s" "vs /healthz" p50 p99 "errors"
     printf '| %-34s | %10s | %8s | %9s | %9s | %s |\n' --- ---: ---: ---: ---: ---
