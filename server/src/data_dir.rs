@@ -72,8 +72,8 @@ impl OrgState {
                 .filter(|d| !d.system)
                 .collect(),
             sources: app.store.sources(),
-            presence_broadcast_disabled: app.rocketchat.broadcast_disabled(),
-            genesys_settings: app.genesys.settings(),
+            presence_broadcast_disabled: app.rocketchat.broadcast_disabled(&app.store),
+            genesys_settings: app.genesys.settings(&app.store),
             feeds: app.feeds.saved(),
             revocations: app.tokens.revocations(),
         }
