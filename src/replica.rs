@@ -37,13 +37,16 @@
 //!   a source, and a primary source, count only while that source is not deleted, so they
 //!   agree everywhere whatever order the deletion arrived in. Tombstones of the last
 //!   [`MAX_ORG_TOMBSTONES`] deletions are kept. Settings are opaque to this crate: the host
-//!   names the keys and encodes the values (JSON, by convention).
+//!   names the keys and encodes the values (JSON, by convention). The caps on definitions and
+//!   sources are checked where an item is created; items other nodes created are always
+//!   taken, so that every node holds the same set (creations racing on several nodes may pass
+//!   a cap by a few).
 //!
 //! Locks: the replica's state is striped by the user's hash like the store's; a write takes
 //! one stripe's lock, then the user's shard's. Each stripe keeps its own hybrid clock (a
 //! user's stamps only need to grow with that user's causality), so no write touches anything
 //! shared with writes of other stripes. The organization state has one lock and clock of its
-//! own, taken after a stripe's (never before), then the registries' and shards'.
+//! own (read-write), taken after a stripe's (never before), then the registries' and shards'.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
@@ -529,7 +532,9 @@ pub struct Replica<K> {
     hasher: RandomState,
     /// Nodes declared down: their session events are ignored.
     down: RwLock<HashSet<NodeId>>,
-    org: Mutex<Org<K>>,
+    /// Read (shared) by a user's write only when it involves a source other than the
+    /// default, as the store's source registry already is.
+    org: RwLock<Org<K>>,
 }
 
 impl<K> fmt::Debug for Replica<K> {
@@ -546,7 +551,7 @@ impl<K: Key> Replica<K> {
     /// from disk) is taken in at the oldest possible stamp: it goes into snapshots and
     /// republished state, and any write made on any node beats it.
     pub fn new(store: Arc<PresenceStore<K>>, node: NodeId) -> Self {
-        let org = Mutex::new(Org::adopt(&store, &node));
+        let org = RwLock::new(Org::adopt(&store, &node));
         let hasher = RandomState::new();
         let stripes = (0..STRIPES)
             .map(|_| {
@@ -607,7 +612,7 @@ impl<K: Key> Replica<K> {
         &self,
         write: impl FnOnce(&PresenceStore<K>) -> Result<(Op<K>, R), Error>,
     ) -> Result<R, Error> {
-        let mut org = self.org.lock();
+        let mut org = self.org.write();
         let (op, out) = write(&self.store)?;
         let stamp = tick(&mut org.clock, self.store.now_ms());
         let event = Event {
@@ -704,13 +709,13 @@ impl<K: Key> Replica<K> {
     /// The value of the host's setting `key`, as the latest writer on any node set it; `None`
     /// if no node has.
     pub fn setting(&self, key: &str) -> Option<String> {
-        let org = self.org.lock();
+        let org = self.org.read();
         org.settings.get(key).map(|r| r.value.to_string())
     }
 
     /// Every setting of the host's, by key.
     pub fn settings(&self) -> std::collections::BTreeMap<String, String> {
-        let org = self.org.lock();
+        let org = self.org.read();
         org.settings
             .iter()
             .map(|(k, r)| (k.to_string(), r.value.to_string()))
@@ -721,7 +726,7 @@ impl<K: Key> Replica<K> {
     /// replica applied from other nodes: a host that keeps that state on disk saves it when
     /// this moves, since no request of its own did.
     pub fn org_version(&self) -> u64 {
-        self.org.lock().applied
+        self.org.read().applied
     }
 
     /// [`PresenceStore::set`], replicated.
@@ -929,7 +934,7 @@ impl<K: Key> Replica<K> {
     ///
     /// Locks: each stripe in turn. Cost: O(stripes + events).
     pub fn take_outbox(&self) -> Vec<Event<K>> {
-        let mut out = std::mem::take(&mut self.org.lock().outbox);
+        let mut out = std::mem::take(&mut self.org.write().outbox);
         for stripe in self.stripes.iter() {
             out.append(&mut stripe.lock().outbox);
         }
@@ -940,7 +945,7 @@ impl<K: Key> Replica<K> {
     ///
     /// Locks: each stripe in turn. Cost: O(stripes).
     pub fn pending(&self) -> usize {
-        let org = self.org.lock().outbox.len();
+        let org = self.org.read().outbox.len();
         org + self
             .stripes
             .iter()
@@ -958,7 +963,7 @@ impl<K: Key> Replica<K> {
         let mut changed = 0;
         for event in events {
             let Some(user) = event.op.user() else {
-                let mut org = self.org.lock();
+                let mut org = self.org.write();
                 let before = org.applied;
                 let revived = self.apply_org(&mut org, event, true);
                 changed += usize::from(org.applied != before);
@@ -1275,7 +1280,7 @@ impl<K: Key> Replica<K> {
             self.store.set_message_as(user, m.value.clone()).ok();
         }
         if let Some(p) = &u.primary {
-            let deleted = p.value.as_ref().is_some_and(|s| self.org.lock().deleted(s));
+            let deleted = p.value.as_ref().is_some_and(|s| self.org.read().deleted(s));
             let primary = if deleted { None } else { p.value.clone() };
             self.store.set_primary_as(user, primary).ok();
         }
@@ -1283,7 +1288,7 @@ impl<K: Key> Replica<K> {
 
     /// Writes the user's presence from `source`, unless `source` is deleted.
     fn write_source(&self, user: &K, u: &UserState, source: &SourceId) {
-        if self.org.lock().deleted(source) {
+        if self.org.read().deleted(source) {
             return;
         }
         if let Some(r) = u.sources.iter().find(|r| r.value.source == *source) {
@@ -1447,7 +1452,7 @@ impl<K: Key> Replica<K> {
 
     /// Every organization register held, as events with their original origins and stamps.
     fn org_events(&self) -> Vec<Event<K>> {
-        let org = self.org.lock();
+        let org = self.org.read();
         let event = |stamp: &Stamp, op| Event {
             origin: stamp.node.clone(),
             stamp: stamp.time,
