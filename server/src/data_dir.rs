@@ -3,7 +3,7 @@
 //!
 //! | file | holds | written |
 //! | --- | --- | --- |
-//! | `organization.json` | definitions, sources, settings, feeds, revoked tokens ([`OrgState`]) | after every change, before its 2xx |
+//! | `organization.json` | definitions, sources, settings, feeds, revoked tokens ([`OrgState`]) | after every change, before its 2xx; in a cluster, also within moments of another node's change |
 //! | `presence.json` | every user's presence and sessions (the store's [`Snapshot`]) | every `--snapshot-interval` and at shutdown |
 //! | `presence.prev.json` | the snapshot before that one | with each snapshot |
 //!

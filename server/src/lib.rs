@@ -269,14 +269,7 @@ impl App {
                     if version == saved {
                         continue;
                     }
-                    let writer = app.clone();
-                    let done = tokio::task::spawn_blocking(move || match &writer.data {
-                        Some(data) => data.save_org(&writer),
-                        None => Ok(()),
-                    })
-                    .await
-                    .unwrap_or_else(|e| Err(e.to_string()));
-                    match done {
+                    match app.clone().save_org().await {
                         Ok(()) => saved = version,
                         Err(e) => tracing::warn!("organization state not saved: {e}"),
                     }
@@ -299,6 +292,16 @@ impl App {
         if simulate {
             demo::spawn_simulation(self.clone());
         }
+    }
+
+    /// Writes the organization state to the data directory (if any), off the async workers.
+    pub async fn save_org(self: Arc<Self>) -> Result<(), String> {
+        tokio::task::spawn_blocking(move || match &self.data {
+            Some(data) => data.save_org(&self),
+            None => Ok(()),
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()))
     }
 
     /// Writes the presence snapshot to the data directory (if any), off the async workers.
