@@ -382,6 +382,24 @@ impl Definitions {
         Ok(())
     }
 
+    /// Puts an org definition as a replicated event carries it (`crate::replica`), keeping its
+    /// id and replacing the one it had; system ones are built in and never put. It was
+    /// checked where it was made, so no cap applies: every node must hold the same set.
+    pub(crate) fn put(&self, def: Definition) {
+        let mut defs = self.defs.write();
+        if !defs.get(&def.id).is_some_and(|d| d.system) && !def.system {
+            defs.insert(def.id.clone(), def);
+        }
+    }
+
+    /// Removes an org definition a replicated event deleted; an unknown one is no change.
+    pub(crate) fn forget(&self, id: &DefinitionId) {
+        let mut defs = self.defs.write();
+        if defs.get(id).is_some_and(|d| !d.system) {
+            defs.remove(id);
+        }
+    }
+
     /// Changes the fields given of an org definition.
     pub(crate) fn update(
         &self,

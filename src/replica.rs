@@ -29,11 +29,24 @@
 //!   cluster cannot agree on, so the cluster rule looks at stamps only.)
 //! - **A removal is a tombstone for the user**: writes and sessions older than it are dropped
 //!   or ignored; newer ones stand.
+//! - **Organization state is last-writer-wins per item**: each presence definition (by id),
+//!   source (by id) and host setting (by key) is one register holding the whole item, so an
+//!   update carries all of it and ids, generated where the item was created, travel with it. A
+//!   deletion is a tombstone in that register and wins or loses by stamp like any write (an
+//!   update newer than a deletion it never saw brings the item back). A user's presence from
+//!   a source, and a primary source, count only while that source is not deleted, so they
+//!   agree everywhere whatever order the deletion arrived in. Tombstones of the last
+//!   [`MAX_ORG_TOMBSTONES`] deletions are kept. Settings are opaque to this crate: the host
+//!   names the keys and encodes the values (JSON, by convention). The caps on definitions and
+//!   sources are checked where an item is created; items other nodes created are always
+//!   taken, so that every node holds the same set (creations racing on several nodes may pass
+//!   a cap by a few).
 //!
 //! Locks: the replica's state is striped by the user's hash like the store's; a write takes
 //! one stripe's lock, then the user's shard's. Each stripe keeps its own hybrid clock (a
 //! user's stamps only need to grow with that user's causality), so no write touches anything
-//! shared with writes of other stripes.
+//! shared with writes of other stripes. The organization state has one lock and clock of its
+//! own (read-write), taken after a stripe's (never before), then the registries' and shards'.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
@@ -46,13 +59,19 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::shard::SourcePresence;
 use crate::{
-    Activity, Category, DefinitionId, Error, Key, Presence, PresenceStore, SetMode, SourceId,
+    Activity, Category, Definition, DefinitionId, DefinitionUpdate, Error, Key, Presence,
+    PresenceStore, SetMode, Source, SourceId, SourceUpdate, SystemPresence,
 };
 
 /// How long an ended session's tombstone is kept, in ms: a duplicate of an older event of the
 /// session arriving later than this would open it again. Transports deliver duplicates within
 /// moments (a retried publish), so a minute is ample.
 pub const TOMBSTONE_HORIZON_MS: u64 = 60_000;
+
+/// How many deletions of definitions and sources are remembered: an event older than a
+/// forgotten deletion (a duplicate delivered very late, a stale snapshot) could bring the item
+/// back. Bounded so that creating and deleting over and over cannot grow memory without end.
+pub const MAX_ORG_TOMBSTONES: usize = 10_000;
 
 /// Stripes of the replica's state: enough that writers on different users rarely meet.
 const STRIPES: usize = 64;
@@ -235,11 +254,36 @@ pub enum Op<K> {
         /// The user.
         user: K,
     },
+    /// An organization presence definition as it now is, whole
+    /// ([`PresenceStore::create_definition`], [`PresenceStore::update_definition`]); `None`:
+    /// deleted ([`PresenceStore::delete_definition`]).
+    Definition {
+        /// Its id, generated where it was created.
+        id: DefinitionId,
+        /// The definition, or `None` once deleted (a tombstone).
+        definition: Option<Definition>,
+    },
+    /// A presence source as it now is, whole ([`PresenceStore::create_source`],
+    /// [`PresenceStore::update_source`]); `None`: deleted ([`PresenceStore::delete_source`]).
+    Source {
+        /// Its id, generated where it was created.
+        id: SourceId,
+        /// The source, or `None` once deleted (a tombstone).
+        source: Option<Source>,
+    },
+    /// A setting of the host's ([`Replica::set_setting`]): an opaque value under a key.
+    Setting {
+        /// The host's name for it.
+        key: Arc<str>,
+        /// Its value, as the host encoded it.
+        value: Arc<str>,
+    },
 }
 
 impl<K> Op<K> {
-    /// The user the operation is about.
-    pub fn user(&self) -> &K {
+    /// The user the operation is about; `None` for organization state (definitions, sources,
+    /// settings).
+    pub fn user(&self) -> Option<&K> {
         match self {
             Op::Set { user, .. }
             | Op::Message { user, .. }
@@ -247,7 +291,8 @@ impl<K> Op<K> {
             | Op::Primary { user, .. }
             | Op::Session { user, .. }
             | Op::Remove { user }
-            | Op::SessionsSeen { user } => user,
+            | Op::SessionsSeen { user } => Some(user),
+            Op::Definition { .. } | Op::Source { .. } | Op::Setting { .. } => None,
         }
     }
 }
@@ -343,8 +388,137 @@ struct Stripe<K> {
 impl<K: Key> Stripe<K> {
     /// A fresh stamp at `now_ms`, past every stamp seen here.
     fn tick(&mut self, now_ms: u64) -> Hlc {
-        self.clock = Hlc::at_millis(now_ms).max(Hlc(self.clock.0.saturating_add(1)));
-        self.clock
+        tick(&mut self.clock, now_ms)
+    }
+}
+
+/// A fresh stamp at `now_ms`, past `clock`, which becomes it.
+fn tick(clock: &mut Hlc, now_ms: u64) -> Hlc {
+    *clock = Hlc::at_millis(now_ms).max(Hlc(clock.0.saturating_add(1)));
+    *clock
+}
+
+/// A deleted definition or source, as the tombstone queue names it.
+#[derive(Clone, Debug)]
+enum OrgItem {
+    Definition(DefinitionId),
+    Source(SourceId),
+}
+
+/// The replicated organization state: one register per definition, source and setting.
+#[derive(Debug)]
+struct Org<K> {
+    /// The newest stamp issued or seen for organization state.
+    clock: Hlc,
+    definitions: HashMap<DefinitionId, Reg<Option<Definition>>>,
+    sources: HashMap<SourceId, Reg<Option<Source>>>,
+    settings: HashMap<Arc<str>, Reg<Arc<str>>>,
+    /// Deletions, oldest first; past [`MAX_ORG_TOMBSTONES`] the oldest are forgotten.
+    tombstones: VecDeque<(Stamp, OrgItem)>,
+    /// Events of local organization writes, waiting to be published.
+    outbox: Vec<Event<K>>,
+    /// Changes applied from other nodes, for [`Replica::org_version`].
+    applied: u64,
+}
+
+impl<K> Org<K> {
+    /// The registers of what `store` already holds (restored from disk, say), at the zero
+    /// stamp of `node`: every write made anywhere beats them, and snapshots carry them.
+    fn adopt(store: &PresenceStore<K>, node: &NodeId) -> Self
+    where
+        K: Key,
+    {
+        let zero = Stamp {
+            time: Hlc(0),
+            node: node.clone(),
+        };
+        let reg = |value| Reg {
+            stamp: zero.clone(),
+            value: Some(value),
+        };
+        Org {
+            clock: Hlc::default(),
+            definitions: store
+                .definitions()
+                .into_iter()
+                .filter(|d| !d.system)
+                .map(|d| (d.id.clone(), reg(d)))
+                .collect(),
+            sources: store
+                .sources()
+                .into_iter()
+                .map(|s| {
+                    (
+                        s.id.clone(),
+                        Reg {
+                            stamp: zero.clone(),
+                            value: Some(s),
+                        },
+                    )
+                })
+                .collect(),
+            settings: HashMap::new(),
+            tombstones: VecDeque::new(),
+            outbox: Vec::new(),
+            applied: 0,
+        }
+    }
+
+    /// Remembers a deletion, forgetting the oldest past [`MAX_ORG_TOMBSTONES`].
+    fn bury(&mut self, stamp: &Stamp, item: OrgItem) {
+        self.tombstones.push_back((stamp.clone(), item));
+        while self.tombstones.len() > MAX_ORG_TOMBSTONES {
+            let Some((stamp, item)) = self.tombstones.pop_front() else {
+                break;
+            };
+            match item {
+                OrgItem::Definition(id) => {
+                    if self.definitions.get(&id).is_some_and(|r| buried(r, &stamp)) {
+                        self.definitions.remove(&id);
+                    }
+                }
+                OrgItem::Source(id) => {
+                    if self.sources.get(&id).is_some_and(|r| buried(r, &stamp)) {
+                        self.sources.remove(&id);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether `source` is deleted (its register a tombstone).
+    fn deleted(&self, source: &SourceId) -> bool {
+        self.sources.get(source).is_some_and(|r| r.value.is_none())
+    }
+}
+
+/// Whether a register still holds the tombstone of a deletion at `stamp`.
+fn buried<V>(reg: &Reg<Option<V>>, stamp: &Stamp) -> bool {
+    reg.stamp == *stamp && reg.value.is_none()
+}
+
+/// Puts `value` in `map`'s register for `key` if `stamp` is newer than the register's; whether
+/// it did.
+fn put_newer<Q: Eq + Hash + Clone, V: Clone>(
+    map: &mut HashMap<Q, Reg<V>>,
+    key: &Q,
+    stamp: &Stamp,
+    value: &V,
+) -> bool {
+    let reg = Reg {
+        stamp: stamp.clone(),
+        value: value.clone(),
+    };
+    match map.get_mut(key) {
+        Some(r) if r.stamp >= *stamp => false,
+        Some(r) => {
+            *r = reg;
+            true
+        }
+        None => {
+            map.insert(key.clone(), reg);
+            true
+        }
     }
 }
 
@@ -358,6 +532,9 @@ pub struct Replica<K> {
     hasher: RandomState,
     /// Nodes declared down: their session events are ignored.
     down: RwLock<HashSet<NodeId>>,
+    /// Read (shared) by a user's write only when it involves a source other than the
+    /// default, as the store's source registry already is.
+    org: RwLock<Org<K>>,
 }
 
 impl<K> fmt::Debug for Replica<K> {
@@ -370,8 +547,11 @@ impl<K> fmt::Debug for Replica<K> {
 
 impl<K: Key> Replica<K> {
     /// Makes `store` the replica of node `node`. The store should be empty, or hold only what
-    /// this node owns: its contents are not published.
+    /// this node owns: its users are not published. Organization state it holds (restored
+    /// from disk) is taken in at the oldest possible stamp: it goes into snapshots and
+    /// republished state, and any write made on any node beats it.
     pub fn new(store: Arc<PresenceStore<K>>, node: NodeId) -> Self {
+        let org = RwLock::new(Org::adopt(&store, &node));
         let hasher = RandomState::new();
         let stripes = (0..STRIPES)
             .map(|_| {
@@ -389,6 +569,7 @@ impl<K: Key> Replica<K> {
             stripes,
             hasher,
             down: RwLock::new(HashSet::new()),
+            org,
         }
     }
 
@@ -407,32 +588,158 @@ impl<K: Key> Replica<K> {
         &self.stripes[index]
     }
 
-    /// Applies a local write: stamps it, applies it and queues it for publishing.
-    fn local(&self, op: Op<K>) -> Result<Presence, Error> {
-        let mut stripe = self.stripe(op.user()).lock();
+    /// Applies a local write of a user's: stamps it, applies it and queues it for publishing.
+    fn local(&self, user: &K, op: Op<K>) -> Result<Presence, Error> {
+        let mut stripe = self.stripe(user).lock();
         let now = self.store.now_ms();
         let event = Event {
             origin: self.node.clone(),
             stamp: stripe.tick(now),
             op,
         };
-        self.apply_locked(&mut stripe, &event, false);
-        let user = event.op.user().clone();
+        self.apply_locked(&mut stripe, user, &event, false);
         stripe.outbox.push(event);
         drop(stripe);
         self.store
-            .get(&user)
-            .ok_or_else(|| Error::unknown_user(&user))
+            .get(user)
+            .ok_or_else(|| Error::unknown_user(user))
+    }
+
+    /// Applies a local organization write: `write` makes it in the store (which checks it and
+    /// gives the item as it now is), then it is stamped, registered and queued for publishing.
+    /// The organization lock is held throughout, so stamps follow the order of the writes.
+    fn org_local<R>(
+        &self,
+        write: impl FnOnce(&PresenceStore<K>) -> Result<(Op<K>, R), Error>,
+    ) -> Result<R, Error> {
+        let mut org = self.org.write();
+        let (op, out) = write(&self.store)?;
+        let stamp = tick(&mut org.clock, self.store.now_ms());
+        let event = Event {
+            origin: self.node.clone(),
+            stamp,
+            op,
+        };
+        self.apply_org(&mut org, &event, false);
+        org.outbox.push(event);
+        Ok(out)
+    }
+
+    /// [`PresenceStore::create_definition`], replicated.
+    pub fn create_definition(
+        &self,
+        system_presence: SystemPresence,
+        labels: std::collections::BTreeMap<String, String>,
+    ) -> Result<Definition, Error> {
+        self.org_local(|store| {
+            let def = store.create_definition(system_presence, labels)?;
+            Ok((definition_op(&def), def))
+        })
+    }
+
+    /// [`PresenceStore::update_definition`], replicated: the event carries the whole result.
+    pub fn update_definition(
+        &self,
+        id: &DefinitionId,
+        update: DefinitionUpdate,
+    ) -> Result<Definition, Error> {
+        self.org_local(|store| {
+            let def = store.update_definition(id, update)?;
+            Ok((definition_op(&def), def))
+        })
+    }
+
+    /// [`PresenceStore::delete_definition`], replicated as a tombstone.
+    pub fn delete_definition(&self, id: &DefinitionId) -> Result<(), Error> {
+        self.org_local(|store| {
+            store.delete_definition(id)?;
+            let op = Op::Definition {
+                id: id.clone(),
+                definition: None,
+            };
+            Ok((op, ()))
+        })
+    }
+
+    /// [`PresenceStore::create_source`], replicated.
+    pub fn create_source(&self, name: &str) -> Result<Source, Error> {
+        self.org_local(|store| {
+            let source = store.create_source(name)?;
+            Ok((source_op(&source), source))
+        })
+    }
+
+    /// [`PresenceStore::update_source`], replicated: the event carries the whole result.
+    pub fn update_source(&self, id: &SourceId, update: SourceUpdate) -> Result<Source, Error> {
+        self.org_local(|store| {
+            let source = store.update_source(id, update)?;
+            Ok((source_op(&source), source))
+        })
+    }
+
+    /// [`PresenceStore::delete_source`], replicated as a tombstone: every node drops the
+    /// users' presences from it.
+    pub fn delete_source(&self, id: &SourceId) -> Result<(), Error> {
+        self.org_local(|store| {
+            store.delete_source(id)?;
+            let op = Op::Source {
+                id: id.clone(),
+                source: None,
+            };
+            Ok((op, ()))
+        })
+    }
+
+    /// Sets a setting of the host's, replicated: `value` under `key`, last writer wins. The
+    /// crate neither reads nor checks either: the host names its keys and encodes its values
+    /// (JSON, by convention), and reads them back with [`setting`](Self::setting).
+    ///
+    /// Locks: the organization state. Cost: O(1); allocates the key and value.
+    pub fn set_setting(&self, key: &str, value: &str) {
+        // Nothing in a setting can be refused.
+        let _ = self.org_local(|_| {
+            let op = Op::Setting {
+                key: Arc::from(key),
+                value: Arc::from(value),
+            };
+            Ok((op, ()))
+        });
+    }
+
+    /// The value of the host's setting `key`, as the latest writer on any node set it; `None`
+    /// if no node has.
+    pub fn setting(&self, key: &str) -> Option<String> {
+        let org = self.org.read();
+        org.settings.get(key).map(|r| r.value.to_string())
+    }
+
+    /// Every setting of the host's, by key.
+    pub fn settings(&self) -> std::collections::BTreeMap<String, String> {
+        let org = self.org.read();
+        org.settings
+            .iter()
+            .map(|(k, r)| (k.to_string(), r.value.to_string()))
+            .collect()
+    }
+
+    /// How many changes of the organization state (definitions, sources, settings) this
+    /// replica applied from other nodes: a host that keeps that state on disk saves it when
+    /// this moves, since no request of its own did.
+    pub fn org_version(&self) -> u64 {
+        self.org.read().applied
     }
 
     /// [`PresenceStore::set`], replicated.
     pub fn set(&self, user: &K, category: Category, mode: SetMode) -> Result<Presence, Error> {
-        self.local(Op::Set {
-            user: user.clone(),
-            category,
-            mode,
-            definition: None,
-        })
+        self.local(
+            user,
+            Op::Set {
+                user: user.clone(),
+                category,
+                mode,
+                definition: None,
+            },
+        )
     }
 
     /// [`PresenceStore::set_definition`], replicated.
@@ -443,12 +750,15 @@ impl<K: Key> Replica<K> {
         mode: SetMode,
     ) -> Result<Presence, Error> {
         let (definition, category) = self.store.resolve_definition(definition)?;
-        self.local(Op::Set {
-            user: user.clone(),
-            category,
-            mode,
-            definition: Some(definition),
-        })
+        self.local(
+            user,
+            Op::Set {
+                user: user.clone(),
+                category,
+                mode,
+                definition: Some(definition),
+            },
+        )
     }
 
     /// [`PresenceStore::set_message`], replicated.
@@ -457,10 +767,13 @@ impl<K: Key> Replica<K> {
         if self.store.get(user).is_none() {
             return Err(Error::unknown_user(user));
         }
-        self.local(Op::Message {
-            user: user.clone(),
-            message,
-        })
+        self.local(
+            user,
+            Op::Message {
+                user: user.clone(),
+                message,
+            },
+        )
     }
 
     /// [`PresenceStore::set_source_presence`], replicated. Returns the user's presence from
@@ -475,13 +788,16 @@ impl<K: Key> Replica<K> {
         let source = self.store.check_source(source, true)?;
         let (definition, category) = self.store.resolve_definition(definition)?;
         let message = self.store.check_message(message.unwrap_or_default())?;
-        self.local(Op::SourcePresence {
-            user: user.clone(),
-            source: source.clone(),
-            definition,
-            category,
-            message,
-        })?;
+        self.local(
+            user,
+            Op::SourcePresence {
+                user: user.clone(),
+                source: source.clone(),
+                definition,
+                category,
+                message,
+            },
+        )?;
         self.store
             .source_presence(user, &source)
             .ok_or_else(|| Error::unknown_user(user))
@@ -493,16 +809,19 @@ impl<K: Key> Replica<K> {
         if self.store.get(user).is_none() {
             return Err(Error::unknown_user(user));
         }
-        self.local(Op::Primary {
-            user: user.clone(),
-            source: (!source.is_default()).then_some(source),
-        })
+        self.local(
+            user,
+            Op::Primary {
+                user: user.clone(),
+                source: (!source.is_default()).then_some(source),
+            },
+        )
     }
 
     /// [`PresenceStore::remove`], replicated.
     pub fn remove(&self, user: &K) -> Option<Presence> {
         let old = self.store.get(user)?;
-        self.local(Op::Remove { user: user.clone() }).ok();
+        self.local(user, Op::Remove { user: user.clone() }).ok();
         Some(old)
     }
 
@@ -533,11 +852,14 @@ impl<K: Key> Replica<K> {
             _ => {}
         }
         drop(stripe);
-        self.local(Op::Session {
-            user: user.clone(),
-            session,
-            state,
-        })
+        self.local(
+            user,
+            Op::Session {
+                user: user.clone(),
+                session,
+                state,
+            },
+        )
     }
 
     /// [`PresenceStore::disconnect`] of a session connected to this node, replicated.
@@ -574,11 +896,14 @@ impl<K: Key> Replica<K> {
             });
             if held.is_some_and(|s| s != truth) {
                 drop(stripe);
-                self.local(Op::Session {
-                    user,
-                    session: id,
-                    state: truth,
-                })
+                self.local(
+                    &user,
+                    Op::Session {
+                        user: user.clone(),
+                        session: id,
+                        state: truth,
+                    },
+                )
                 .ok();
             }
         }
@@ -609,7 +934,7 @@ impl<K: Key> Replica<K> {
     ///
     /// Locks: each stripe in turn. Cost: O(stripes + events).
     pub fn take_outbox(&self) -> Vec<Event<K>> {
-        let mut out = Vec::new();
+        let mut out = std::mem::take(&mut self.org.write().outbox);
         for stripe in self.stripes.iter() {
             out.append(&mut stripe.lock().outbox);
         }
@@ -620,7 +945,12 @@ impl<K: Key> Replica<K> {
     ///
     /// Locks: each stripe in turn. Cost: O(stripes).
     pub fn pending(&self) -> usize {
-        self.stripes.iter().map(|s| s.lock().outbox.len()).sum()
+        let org = self.org.read().outbox.len();
+        org + self
+            .stripes
+            .iter()
+            .map(|s| s.lock().outbox.len())
+            .sum::<usize>()
     }
 
     /// Applies other nodes' events, in any order, any number of times; returns how many changed
@@ -632,19 +962,118 @@ impl<K: Key> Replica<K> {
         let down = self.down.read();
         let mut changed = 0;
         for event in events {
+            let Some(user) = event.op.user() else {
+                let mut org = self.org.write();
+                let before = org.applied;
+                let revived = self.apply_org(&mut org, event, true);
+                changed += usize::from(org.applied != before);
+                drop(org);
+                if let Some(source) = revived {
+                    self.rewrite_source(&source);
+                }
+                continue;
+            };
             let ignore_sessions = event.origin == self.node || down.contains(&event.origin);
-            let mut stripe = self.stripe(event.op.user()).lock();
-            if self.apply_locked(&mut stripe, event, ignore_sessions) {
+            let mut stripe = self.stripe(user).lock();
+            if self.apply_locked(&mut stripe, user, event, ignore_sessions) {
                 changed += 1;
             }
         }
         changed
     }
 
-    /// Applies one event under its stripe's lock; `true` if a register changed.
+    /// Applies one organization event under the organization lock, writing it to the store
+    /// if `write` (a local write is already there). Returns the source it brought back from
+    /// deletion, if it did: the users' presences from it count again.
+    fn apply_org(&self, org: &mut Org<K>, event: &Event<K>, write: bool) -> Option<SourceId> {
+        org.clock = org.clock.max(event.stamp);
+        let stamp = Stamp {
+            time: event.stamp,
+            node: event.origin.clone(),
+        };
+        let mut revived = None;
+        match &event.op {
+            Op::Definition { id, definition } => {
+                let value = definition.as_ref().map(|d| Definition {
+                    id: id.clone(),
+                    system: false,
+                    ..d.clone()
+                });
+                if !put_newer(&mut org.definitions, id, &stamp, &value) {
+                    return None;
+                }
+                match value {
+                    Some(def) if write => self.store.put_definition(def),
+                    None if write => self.store.forget_definition(id),
+                    _ => {}
+                }
+                if definition.is_none() {
+                    org.bury(&stamp, OrgItem::Definition(id.clone()));
+                }
+            }
+            Op::Source { id, source } => {
+                let value = source.as_ref().map(|s| Source {
+                    id: id.clone(),
+                    ..s.clone()
+                });
+                let was_deleted = org.deleted(id);
+                if !put_newer(&mut org.sources, id, &stamp, &value) {
+                    return None;
+                }
+                match value {
+                    Some(source) if write => {
+                        self.store.put_source(source);
+                        if was_deleted {
+                            revived = Some(id.clone());
+                        }
+                    }
+                    None if write => self.store.forget_source(id),
+                    _ => {}
+                }
+                if source.is_none() {
+                    org.bury(&stamp, OrgItem::Source(id.clone()));
+                }
+            }
+            Op::Setting { key, value } => {
+                if !put_newer(&mut org.settings, key, &stamp, value) {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+        if write {
+            org.applied += 1;
+        }
+        revived
+    }
+
+    /// Writes every user's presence from `source` and primary `source` again: it was deleted
+    /// and a newer write brought it back.
+    ///
+    /// Locks: each stripe in turn, with the shards of the users touched. Cost: O(users
+    /// replicated), once per source brought back.
+    fn rewrite_source(&self, source: &SourceId) {
+        for stripe in self.stripes.iter() {
+            let stripe = stripe.lock();
+            for (user, u) in stripe.users.iter() {
+                if u.sources.iter().any(|r| r.value.source == *source) {
+                    self.write_source(user, u, source);
+                }
+                if u.primary
+                    .as_ref()
+                    .is_some_and(|p| p.value.as_ref() == Some(source))
+                {
+                    self.write_extras(user, u);
+                }
+            }
+        }
+    }
+
+    /// Applies one event of `user`'s under its stripe's lock; `true` if a register changed.
     fn apply_locked(
         &self,
         stripe: &mut Stripe<K>,
+        user: &K,
         event: &Event<K>,
         ignore_sessions: bool,
     ) -> bool {
@@ -653,7 +1082,6 @@ impl<K: Key> Replica<K> {
             time: event.stamp,
             node: event.origin.clone(),
         };
-        let user = event.op.user();
         if !stripe.users.contains_key(user) {
             stripe.users.insert(user.clone(), UserState::default());
         }
@@ -815,6 +1243,7 @@ impl<K: Key> Replica<K> {
                 self.write_all(user, u);
                 true
             }
+            Op::Definition { .. } | Op::Source { .. } | Op::Setting { .. } => false,
         }
     }
 
@@ -851,11 +1280,17 @@ impl<K: Key> Replica<K> {
             self.store.set_message_as(user, m.value.clone()).ok();
         }
         if let Some(p) = &u.primary {
-            self.store.set_primary_as(user, p.value.clone()).ok();
+            let deleted = p.value.as_ref().is_some_and(|s| self.org.read().deleted(s));
+            let primary = if deleted { None } else { p.value.clone() };
+            self.store.set_primary_as(user, primary).ok();
         }
     }
 
+    /// Writes the user's presence from `source`, unless `source` is deleted.
     fn write_source(&self, user: &K, u: &UserState, source: &SourceId) {
+        if self.org.read().deleted(source) {
+            return;
+        }
         if let Some(r) = u.sources.iter().find(|r| r.value.source == *source) {
             let v = &r.value;
             let set = SourcePresence {
@@ -976,7 +1411,7 @@ impl<K: Key> Replica<K> {
     /// Locks: each stripe in turn. Cost: O(users replicated).
     pub fn state_events(&self, all_sessions: bool) -> Vec<Event<K>> {
         let down = self.down.read();
-        let mut out = Vec::new();
+        let mut out = self.org_events();
         for stripe in self.stripes.iter() {
             let stripe = stripe.lock();
             for (user, u) in stripe.users.iter() {
@@ -1015,9 +1450,57 @@ impl<K: Key> Replica<K> {
         out
     }
 
+    /// Every organization register held, as events with their original origins and stamps.
+    fn org_events(&self) -> Vec<Event<K>> {
+        let org = self.org.read();
+        let event = |stamp: &Stamp, op| Event {
+            origin: stamp.node.clone(),
+            stamp: stamp.time,
+            op,
+        };
+        let definitions = org.definitions.iter().map(|(id, r)| {
+            let op = Op::Definition {
+                id: id.clone(),
+                definition: r.value.clone(),
+            };
+            event(&r.stamp, op)
+        });
+        let sources = org.sources.iter().map(|(id, r)| {
+            let op = Op::Source {
+                id: id.clone(),
+                source: r.value.clone(),
+            };
+            event(&r.stamp, op)
+        });
+        let settings = org.settings.iter().map(|(key, r)| {
+            let op = Op::Setting {
+                key: key.clone(),
+                value: r.value.clone(),
+            };
+            event(&r.stamp, op)
+        });
+        definitions.chain(sources).chain(settings).collect()
+    }
+
     /// How many users the replica holds state for (known to the store or not).
     pub fn users(&self) -> usize {
         self.stripes.iter().map(|s| s.lock().users.len()).sum()
+    }
+}
+
+/// The event of a definition as it now is.
+fn definition_op<K>(def: &Definition) -> Op<K> {
+    Op::Definition {
+        id: def.id.clone(),
+        definition: Some(def.clone()),
+    }
+}
+
+/// The event of a source as it now is.
+fn source_op<K>(source: &Source) -> Op<K> {
+    Op::Source {
+        id: source.id.clone(),
+        source: Some(source.clone()),
     }
 }
 

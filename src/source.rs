@@ -234,6 +234,16 @@ impl Sources {
         Ok(())
     }
 
+    /// Puts a source as a replicated event carries it (`crate::replica`), keeping its id and
+    /// replacing the one it had; the default one keeps being active. It was checked where it
+    /// was made, so no cap applies: every node must hold the same set.
+    pub(crate) fn put(&self, mut source: Source) {
+        if source.id.is_default() {
+            source.deactivated = false;
+        }
+        self.sources.write().insert(source.id.clone(), source);
+    }
+
     pub(crate) fn update(&self, id: &SourceId, update: SourceUpdate) -> Result<Source, Error> {
         if id.is_default() && update.deactivated == Some(true) {
             return Err(Error::DefaultSource);

@@ -1078,6 +1078,37 @@ impl<K: Key> PresenceStore<K> {
             .set_primary_source(hash, user, source, &*self.clock, &self.limits)
     }
 
+    /// Puts an organization definition with its id, as a replicated event carries it
+    /// (`crate::replica`): added, or replacing the one with that id. System ones never change.
+    pub(crate) fn put_definition(&self, definition: Definition) {
+        self.definitions.put(definition);
+    }
+
+    /// Removes an organization definition a replicated event deleted; unknown: no change.
+    pub(crate) fn forget_definition(&self, id: &DefinitionId) {
+        self.definitions.forget(id);
+    }
+
+    /// Puts a source with its id, as a replicated event carries it (`crate::replica`): added,
+    /// or replacing the one with that id.
+    pub(crate) fn put_source(&self, source: Source) {
+        self.sources.put(source);
+    }
+
+    /// Removes a source a replicated event deleted, as [`delete_source`](Self::delete_source)
+    /// does; unknown (or the default): no change.
+    pub(crate) fn forget_source(&self, id: &SourceId) {
+        if self.delete_source(id).is_ok() {
+            return;
+        }
+        // Not in the registry (its creation has not arrived): presences set from it may have.
+        if !id.is_default() {
+            for shard in self.shards.iter() {
+                shard.write().drop_source(id, &*self.clock, &self.limits);
+            }
+        }
+    }
+
     /// Checks a message against the limit and gives it as stored (`None` when empty).
     pub(crate) fn check_message(&self, message: &str) -> Result<Option<Arc<str>>, Error> {
         self.message(message)

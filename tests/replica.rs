@@ -9,13 +9,14 @@ use std::time::Duration;
 
 use presence_store::replica::{Event, Op, SessionState};
 use presence_store::{
-    Activity, Category, DefinitionId, Hlc, ManualClock, NodeId, PresenceStore, Replica, SetMode,
-    SourceId, StoreConfig,
+    Activity, Category, Definition, DefinitionId, DefinitionUpdate, Error, Hlc, ManualClock,
+    NodeId, PresenceStore, Replica, SetMode, Source, SourceId, SourceUpdate, StoreConfig,
+    SystemPresence,
 };
 use proptest::prelude::*;
 
 mod lww;
-use lww::{model, views as views_of, View};
+use lww::{model, org_model, org_view, views as views_of, OrgView, View};
 
 const USERS: u8 = 3;
 const ORIGINS: [&str; 3] = ["a", "b", "c"];
@@ -80,7 +81,53 @@ fn op() -> impl Strategy<Value = Op<u8>> {
             .prop_map(|(user, session, state)| Op::Session { user, session, state }),
         1 => user.clone().prop_map(|user| Op::Remove { user }),
         1 => user.prop_map(|user| Op::SessionsSeen { user }),
+        2 => org_op(),
     ]
+}
+
+/// Organization writes: whole definitions and sources or their tombstones, and settings. The
+/// sources include `s1`, which users have presences from.
+fn org_op() -> impl Strategy<Value = Op<u8>> {
+    let presence = prop::sample::select(vec![SystemPresence::Meal, SystemPresence::Busy]);
+    let label = prop::sample::select(vec!["Lunch", "Gym"]);
+    let definition = (
+        prop::sample::select(vec!["d1", "d2"]),
+        prop::option::of((presence, label, any::<bool>())),
+    )
+        .prop_map(|(id, def)| {
+            let id = DefinitionId::new(id).unwrap();
+            let definition = def.map(|(system_presence, label, deactivated)| Definition {
+                id: id.clone(),
+                system_presence,
+                labels: BTreeMap::from([("en_US".to_owned(), label.to_owned())]),
+                deactivated,
+                system: false,
+            });
+            Op::Definition { id, definition }
+        });
+    let name = prop::sample::select(vec!["Calendar", "PBX"]);
+    let source = (
+        prop::sample::select(vec!["s1", "s2"]),
+        prop::option::of((name, any::<bool>())),
+    )
+        .prop_map(|(id, source)| {
+            let id = SourceId::new(id).unwrap();
+            let source = source.map(|(name, deactivated)| Source {
+                id: id.clone(),
+                name: name.to_owned(),
+                deactivated,
+            });
+            Op::Source { id, source }
+        });
+    let setting = (
+        prop::sample::select(vec!["k1", "k2"]),
+        prop::sample::select(vec!["true", "false"]),
+    )
+        .prop_map(|(key, value)| Op::Setting {
+            key: Arc::from(key),
+            value: Arc::from(value),
+        });
+    prop_oneof![definition, source, setting]
 }
 
 /// Events of the three origins, each origin's stamps strictly increasing (as its hybrid clock
@@ -107,7 +154,7 @@ fn deliver(
     events: &[Event<u8>],
     order: &[usize],
     down: Option<(&NodeId, usize)>,
-) -> BTreeMap<u8, View> {
+) -> (BTreeMap<u8, View>, OrgView) {
     let (r, _) = replica("observer");
     for (i, &at) in order.iter().enumerate() {
         if let Some((node, when)) = down {
@@ -126,7 +173,7 @@ fn deliver(
         r.take_outbox().is_empty(),
         "applied events are never published again"
     );
-    views(&r)
+    (views(&r), org_view(&r))
 }
 
 fn config() -> ProptestConfig {
@@ -159,7 +206,10 @@ proptest! {
         let down_at = |len: usize| down.map(|(_, at)| at.index(len + 1));
         let first = deliver(&events, &in_order, down_node.as_ref().zip(down_at(in_order.len())));
         let second = deliver(&events, &other, down_node.as_ref().zip(down_at(other.len())));
-        let expected = model(&events, down_node.as_slice(), USERS);
+        let expected = (
+            model(&events, down_node.as_slice(), USERS),
+            org_model(&events, &org_view(&replica("fresh").0)),
+        );
         prop_assert_eq!(&first, &expected, "in order");
         prop_assert_eq!(&second, &expected, "shuffled, with duplicates");
     }
@@ -307,4 +357,144 @@ fn node_ids_are_checked() {
 
 fn views(r: &Replica<u8>) -> BTreeMap<u8, View> {
     views_of(r, USERS)
+}
+
+/// Definitions, sources and settings made on one node appear, with their ids, on a node that
+/// applies its events; an update carries the whole item, a deletion removes it, and each write
+/// is checked as the store checks it.
+#[test]
+fn organization_writes_replicate_with_their_ids() {
+    let (a, _) = replica("a");
+    let (b, _) = replica("b");
+    let labels = BTreeMap::from([("en_US".to_owned(), "Lunch".to_owned())]);
+    let lunch = a.create_definition(SystemPresence::Meal, labels).unwrap();
+    let pbx = a.create_source("PBX").unwrap();
+    a.set_setting("broadcast", "true");
+    b.apply(&a.take_outbox());
+    assert_eq!(b.store().definition(&lunch.id).unwrap(), lunch);
+    assert_eq!(b.store().source(&pbx.id).unwrap(), pbx);
+    assert_eq!(b.setting("broadcast").as_deref(), Some("true"));
+    b.set_definition(&1, &lunch.id, SetMode::Hard).unwrap();
+
+    let retire = DefinitionUpdate {
+        deactivated: Some(true),
+        ..Default::default()
+    };
+    let retired = b.update_definition(&lunch.id, retire).unwrap();
+    let renamed = SourceUpdate {
+        name: Some("Phone".into()),
+        ..Default::default()
+    };
+    b.update_source(&pbx.id, renamed).unwrap();
+    a.apply(&b.take_outbox());
+    assert_eq!(a.store().definition(&lunch.id).unwrap(), retired);
+    assert_eq!(a.store().source(&pbx.id).unwrap().name, "Phone");
+    assert_eq!(org_view(&a), org_view(&b));
+
+    a.delete_definition(&lunch.id).unwrap();
+    a.delete_source(&pbx.id).unwrap();
+    b.apply(&a.take_outbox());
+    assert!(matches!(
+        b.store().definition(&lunch.id),
+        Err(Error::UnknownDefinition { .. })
+    ));
+    assert!(matches!(
+        b.store().source(&pbx.id),
+        Err(Error::UnknownSource { .. })
+    ));
+    assert_eq!(org_view(&a), org_view(&b));
+
+    // Checked as the store checks: nothing is stamped or published for a refused write.
+    assert!(a.delete_source(&SourceId::DEFAULT).is_err());
+    assert!(a
+        .create_definition(SystemPresence::Meal, BTreeMap::new())
+        .is_err());
+    assert!(matches!(
+        a.update_source(&pbx.id, SourceUpdate::default()),
+        Err(Error::UnknownSource { .. })
+    ));
+    assert!(a.take_outbox().is_empty());
+}
+
+/// A source deleted on one node takes the users' presences from it on the others, whether
+/// the deletion arrives before or after the presences.
+#[test]
+fn a_deleted_source_takes_its_presences_everywhere() {
+    let (a, _) = replica("a");
+    let (b, _) = replica("b");
+    let (late, _) = replica("late");
+    let pbx = a.create_source("PBX").unwrap();
+    a.heartbeat(&1, 1, Activity::Active).unwrap();
+    a.set_source_presence(&1, &pbx.id, &SystemPresence::Busy.id(), None)
+        .unwrap();
+    a.set_primary_source(&1, &pbx.id).unwrap();
+    let made = a.take_outbox();
+    b.apply(&made);
+    assert_eq!(b.store().get(&1).unwrap().category, Category::Busy);
+    b.delete_source(&pbx.id).unwrap();
+    let deleted = b.take_outbox();
+    a.apply(&deleted);
+    late.apply(&deleted);
+    late.apply(&made);
+    for r in [&a, &b, &late] {
+        let p = r.store().get(&1).unwrap();
+        assert_eq!(
+            (p.category, p.details.source()),
+            (Category::Available, None)
+        );
+        assert_eq!(r.store().primary_source(&1), Some(SourceId::DEFAULT));
+        assert_eq!(r.store().source_presence(&1, &pbx.id), None);
+    }
+    assert_eq!(views(&a), views(&late));
+}
+
+/// A joiner that applies a node's full state gets its organization state too.
+#[test]
+fn a_snapshot_carries_the_organization() {
+    let (a, _) = replica("a");
+    let labels = BTreeMap::from([("en_US".to_owned(), "Gym".to_owned())]);
+    let gym = a.create_definition(SystemPresence::Away, labels).unwrap();
+    let gone = a.create_source("Gone").unwrap();
+    a.create_source("Calendar").unwrap();
+    a.delete_source(&gone.id).unwrap();
+    a.set_setting("k", "{\"x\":1}");
+    let (c, _) = replica("c");
+    c.apply(&a.state_events(true));
+    assert_eq!(org_view(&c), org_view(&a));
+    assert_eq!(c.store().definition(&gym.id).unwrap(), gym);
+    // The deletion travels as a tombstone: the creation arriving late does not revive it.
+    let (d, _) = replica("d");
+    let create = Event {
+        origin: a.node().clone(),
+        stamp: Hlc(1),
+        op: Op::Source {
+            id: gone.id.clone(),
+            source: Some(gone.clone()),
+        },
+    };
+    d.apply(&a.state_events(true));
+    d.apply([&create]);
+    assert_eq!(org_view(&d), org_view(&a));
+}
+
+/// Organization state a store already held (restored from disk) goes into snapshots, and
+/// loses to any write made anywhere.
+#[test]
+fn organization_restored_from_disk_is_adopted_at_the_oldest_stamp() {
+    let store = Arc::new(PresenceStore::<u8>::new(StoreConfig::default()));
+    let kept = store.create_source("Kept").unwrap();
+    let a = Replica::new(store, node("a"));
+    let (b, _) = replica("b");
+    b.apply(&a.state_events(false));
+    assert_eq!(b.store().source(&kept.id).unwrap(), kept);
+    b.update_source(
+        &kept.id,
+        SourceUpdate {
+            name: Some("Newer".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    a.apply(&b.take_outbox());
+    assert_eq!(a.store().source(&kept.id).unwrap().name, "Newer");
 }

@@ -158,6 +158,42 @@ mod tests {
     }
 
     #[test]
+    fn organization_events_round_trip() {
+        use presence_store::{Source, SourceId};
+        let a = node("a/1");
+        let source = Source {
+            id: SourceId::new("6f1c0f7e-0000-4000-8000-000000000000").unwrap(),
+            name: "PBX".into(),
+            deactivated: false,
+        };
+        let ops: Vec<Op<u64>> = vec![
+            Op::Source {
+                id: source.id.clone(),
+                source: Some(source.clone()),
+            },
+            Op::Source {
+                id: source.id.clone(),
+                source: None,
+            },
+            Op::Setting {
+                key: "rocketchat.x".into(),
+                value: "true".into(),
+            },
+        ];
+        let events: Vec<Event<u64>> = ops
+            .into_iter()
+            .enumerate()
+            .map(|(i, op)| Event {
+                origin: a.clone(),
+                stamp: Hlc(1 << 40 | i as u64),
+                op,
+            })
+            .collect();
+        let back: Decoded<u64> = decode(&encode(&a, 0, &events)).unwrap();
+        assert_eq!(back.events, events);
+    }
+
+    #[test]
     fn garbage_is_an_error_not_a_panic() {
         for bytes in [&b""[..], b"\xff\xff\xff", b"\x05abc"] {
             assert!(decode::<u64>(bytes).is_err());

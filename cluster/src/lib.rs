@@ -12,8 +12,10 @@
 //!
 //! Eventual: a write is visible on its own node at once, and on the others when they have read
 //! it (milliseconds; see BENCHMARKS.md). User-set state is last-writer-wins by (hybrid clock,
-//! node id); sessions belong to their node. Cursors, feeds, subscriptions and tokens stay per
-//! instance: each store's cursor is its own, and a cursor of another instance gets the full
+//! node id); sessions belong to their node. Organization state (definitions, sources, and the
+//! host's settings through [`Replica::set_setting`]) is last-writer-wins per item, deletions as
+//! tombstones, and rides the same log, snapshot and republishing as the rest, so a joiner gets
+//! it. Cursors, feeds, subscriptions and tokens stay per instance: each store's cursor is its own, and a cursor of another instance gets the full
 //! answer (`FullReason::ForeignCursor`), while deltas and feeds include the changes made
 //! through other nodes, as they are applied here.
 //!

@@ -1,8 +1,8 @@
-//! The convergence checker: three nodes on a real `redis-server`, random operations on random
-//! nodes at random moments, with a node killed and restarted, the broker restarted (losing the
-//! stream), and a node's reader paused and resumed. After quiescence every node's full view is
-//! identical and equal to the naive last-writer-wins model (`tests/lww`) applied to every event
-//! any node published; no write acknowledged by a node that stayed up is lost.
+//! The convergence checker: three nodes on a real `redis-server`, random operations (presence
+//! and organization: definitions, sources, settings) on random nodes at random moments, with a node killed and restarted, the broker restarted (losing the
+//! stream), and a node's reader paused and resumed. After quiescence every node's full view
+//! (presences, definitions, sources, settings) is identical and equal to the naive
+//! last-writer-wins model (`tests/lww`) applied to every event any node published; no write acknowledged by a node that stayed up is lost.
 //!
 //! Bounded for CI: a few hundred operations, seeded (`CONVERGENCE_SEED` picks another run).
 
@@ -10,13 +10,17 @@
 mod lww;
 mod support;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use presence_cluster::codec::decode;
 use presence_cluster::{Cluster, ClusterConfig, RedisStreams};
 use presence_store::replica::Event;
-use presence_store::{Activity, Category, NodeId, PresenceStore, SetMode, SourceId, StoreConfig};
+use presence_store::{
+    Activity, Category, DefinitionUpdate, NodeId, PresenceStore, Replica, SetMode, SourceId,
+    SourceUpdate, StoreConfig, SystemPresence,
+};
 use support::Redis;
 
 const USERS: u8 = 12;
@@ -69,7 +73,7 @@ async fn random_ops(nodes: &[&Cluster<u8>], rng: &mut Rng, count: usize) {
             SetMode::Soft
         };
         // Errors (an unknown user for a message) are the store's answers, not failures.
-        match rng.below(12) {
+        match rng.below(15) {
             0..=3 => {
                 let activity = if rng.below(3) == 0 {
                     Activity::Idle
@@ -96,12 +100,83 @@ async fn random_ops(nodes: &[&Cluster<u8>], rng: &mut Rng, count: usize) {
             10 => {
                 let _ = r.set_definition(&user, &node.store().definitions()[0].id, mode);
             }
-            _ => {
+            11 => {
                 r.remove(&user);
+            }
+            12 => definition_op(node, rng),
+            13 => source_op(node, rng),
+            _ => {
+                let key = ["rocketchat.x", "genesys.y"][rng.below(2) as usize];
+                let value = ["true", "false", "{\"a\":1}"][rng.below(3) as usize];
+                r.set_setting(key, value);
             }
         }
         if rng.below(4) == 0 {
             tokio::time::sleep(Duration::from_millis(rng.below(4))).await;
+        }
+    }
+}
+
+/// Creates, updates or deletes an organization definition, through `node`.
+fn definition_op(node: &Cluster<u8>, rng: &mut Rng) {
+    let r = node.replica();
+    let org: Vec<_> = node
+        .store()
+        .definitions()
+        .into_iter()
+        .filter(|d| !d.system)
+        .collect();
+    let label = ["Lunch", "Gym", "Dentist"][rng.below(3) as usize].to_owned();
+    let labels = BTreeMap::from([("en_US".to_owned(), label)]);
+    let pick = rng.below(org.len().max(1) as u64) as usize;
+    match rng.below(3) {
+        _ if org.is_empty() => {
+            let _ = r.create_definition(SystemPresence::Meal, labels);
+        }
+        0 => {
+            let _ = r.create_definition(SystemPresence::Away, labels);
+        }
+        1 => {
+            let update = DefinitionUpdate {
+                labels: Some(labels),
+                deactivated: Some(rng.below(2) == 0),
+                ..Default::default()
+            };
+            let _ = r.update_definition(&org[pick].id, update);
+        }
+        _ => {
+            let _ = r.delete_definition(&org[pick].id);
+        }
+    }
+}
+
+/// Creates, updates or deletes a source (never the default), through `node`.
+fn source_op(node: &Cluster<u8>, rng: &mut Rng) {
+    let r = node.replica();
+    let org: Vec<_> = node
+        .store()
+        .sources()
+        .into_iter()
+        .filter(|s| !s.id.is_default())
+        .collect();
+    let name = ["Calendar", "PBX", "Teams"][rng.below(3) as usize];
+    let pick = rng.below(org.len().max(1) as u64) as usize;
+    match rng.below(3) {
+        _ if org.is_empty() => {
+            let _ = r.create_source(name);
+        }
+        0 => {
+            let _ = r.create_source(name);
+        }
+        1 => {
+            let update = SourceUpdate {
+                name: Some(name.to_owned()),
+                deactivated: Some(rng.below(2) == 0),
+            };
+            let _ = r.update_source(&org[pick].id, update);
+        }
+        _ => {
+            let _ = r.delete_source(&org[pick].id);
         }
     }
 }
@@ -168,10 +243,11 @@ async fn three_nodes_converge_through_kills_broker_restarts_and_pauses() {
             m.queued + m.republished_events == m.published && n.replica().pending() == 0
         });
         let first = lww::views(a.replica(), USERS);
+        let first_org = lww::org_view(a.replica());
         published
-            && nodes
-                .iter()
-                .all(|n| lww::views(n.replica(), USERS) == first)
+            && nodes.iter().all(|n| {
+                lww::views(n.replica(), USERS) == first && lww::org_view(n.replica()) == first_org
+            })
     };
     let deadline = tokio::time::Instant::now() + LIMIT;
     while !settled() {
@@ -181,6 +257,7 @@ async fn three_nodes_converge_through_kills_broker_restarts_and_pauses() {
                 for (u, v) in lww::views(n.replica(), USERS) {
                     eprintln!("  {u}: {v:?}");
                 }
+                eprintln!("  org: {:?}", lww::org_view(n.replica()));
             }
             panic!("the views never became identical");
         }
@@ -203,6 +280,24 @@ async fn three_nodes_converge_through_kills_broker_restarts_and_pauses() {
     assert!(
         expected.len() >= 3,
         "the run left something to compare: {expected:?}"
+    );
+    let fresh: Replica<u8> = Replica::new(
+        Arc::new(PresenceStore::new(StoreConfig::default())),
+        NodeId::new("fresh").unwrap(),
+    );
+    let expected_org = lww::org_model(&events, &lww::org_view(&fresh));
+    for n in nodes {
+        assert_eq!(
+            lww::org_view(n.replica()),
+            expected_org,
+            "node {}'s organization against the model",
+            n.node()
+        );
+    }
+    let (definitions, sources, settings) = &expected_org;
+    assert!(
+        !definitions.is_empty() && sources.len() > 1 && !settings.is_empty(),
+        "the run left organization state to compare: {expected_org:?}"
     );
     // a and c stayed up: everything they acknowledged was published, so it is in the model
     // and (the views being equal to it) on every node.

@@ -1,6 +1,7 @@
 //! Replication against a real `redis-server` the test starts (on a free loopback port, with
 //! persistence off): nodes share one view, a killed node's sessions go, a joiner catches up
-//! (from the snapshot when the stream was trimmed), a broker that lost its data is survived.
+//! (from the snapshot when the stream was trimmed, organization state included), a broker that
+//! lost its data is survived.
 
 mod support;
 
@@ -160,13 +161,23 @@ async fn a_joiner_starts_from_the_snapshot_when_the_stream_was_trimmed() {
     };
     let store = Arc::new(PresenceStore::new(StoreConfig::default()));
     let a = Cluster::join(store, transport, config).await.unwrap();
+    // Organization state made first, so the trimming takes its events out of the stream.
+    let labels = BTreeMap::from([("en_US".to_owned(), "Lunch".to_owned())]);
+    let lunch = a
+        .replica()
+        .create_definition(presence_store::SystemPresence::Meal, labels)
+        .unwrap();
+    let gone = a.replica().create_source("Gone").unwrap();
+    let pbx = a.replica().create_source("PBX").unwrap();
+    a.replica().delete_source(&gone.id).unwrap();
+    a.replica().set_setting("k", "true");
     for user in 0..2_000 {
         a.replica()
             .set(&user, Category::Busy, SetMode::Hard)
             .unwrap();
     }
     a.replica().heartbeat(&5, 1, Activity::Active).unwrap();
-    eventually("all published", LIMIT, || a.metrics().published == 2_001).await;
+    eventually("all published", LIMIT, || a.metrics().published == 2_006).await;
     let mut conn = redis::Client::open(redis.url())
         .unwrap()
         .get_connection()
@@ -189,6 +200,10 @@ async fn a_joiner_starts_from_the_snapshot_when_the_stream_was_trimmed() {
     assert_eq!(c.store().len(), 2_000);
     assert_eq!(view(&c, 2_000), view(&a, 2_000));
     assert_eq!(c.store().get(&5).unwrap().activity, Activity::Active);
+    assert_eq!(c.store().definition(&lunch.id).unwrap(), lunch);
+    assert_eq!(c.store().sources(), a.store().sources());
+    assert_eq!(c.store().source(&pbx.id).unwrap(), pbx);
+    assert_eq!(c.replica().setting("k").as_deref(), Some("true"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

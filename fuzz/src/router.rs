@@ -676,7 +676,7 @@ impl Harness {
                 .expect("a token")
                 .token;
         }
-        app.rocketchat.set_broadcast_disabled(false);
+        app.rocketchat.set_broadcast_disabled(&app.store, false);
         if self.settings_dirty {
             let body = serde_json::to_vec(&PresenceSettings::default()).expect("settings");
             let request = Request::builder()
@@ -1472,7 +1472,7 @@ impl Before {
             len: app.store.len(),
             definitions: app.store.definitions(),
             sources: app.store.sources(),
-            broadcast_disabled: app.rocketchat.broadcast_disabled(),
+            broadcast_disabled: app.rocketchat.broadcast_disabled(&app.store),
             users: Before::users(app, users),
         }
     }
@@ -1508,7 +1508,7 @@ impl Before {
         if app.store.sources() != self.sources {
             return Err("the sources changed".into());
         }
-        if app.rocketchat.broadcast_disabled() != self.broadcast_disabled {
+        if app.rocketchat.broadcast_disabled(&app.store) != self.broadcast_disabled {
             return Err("Presence_broadcast_disabled changed".into());
         }
         let ids: Vec<u64> = self.users.iter().map(|u| u.0).collect();

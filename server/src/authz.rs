@@ -459,7 +459,7 @@ pub enum StreamView {
 pub fn stream_view(app: &App, caller: &Caller) -> Result<StreamView, (StatusCode, &'static str)> {
     match caller.principal {
         Principal::Symphony { .. } => Ok(StreamView::Symphony),
-        Principal::RocketChat { .. } if app.rocketchat.broadcast_disabled() => Err((
+        Principal::RocketChat { .. } if app.rocketchat.broadcast_disabled(&app.store) => Err((
             StatusCode::FORBIDDEN,
             "Presence_broadcast_disabled is set: presence is not broadcast",
         )),

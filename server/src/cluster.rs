@@ -4,14 +4,17 @@
 //! Handlers read it as a [`PresenceStore`] (it dereferences to one) and write through its own
 //! methods, which shadow the store's: alone they are the store's; in a cluster they go through
 //! the node's [`Replica`], which stamps each write and queues it for the other nodes. So every
-//! dialect replicates without a handler knowing whether it runs in a cluster.
+//! dialect replicates without a handler knowing whether it runs in a cluster. That holds for
+//! the organization state too: definitions, sources, and the dialects' settings, which ride
+//! the replica as opaque JSON values under their own keys ([`Store::setting`]).
 
+use std::collections::BTreeMap;
 use std::ops::Deref;
 use std::sync::Arc;
 
 use presence_store::{
-    Activity, Category, DefinitionId, Error, NodeId, Presence, PresenceStore, Replica, SetMode,
-    SourceId,
+    Activity, Category, Definition, DefinitionId, DefinitionUpdate, Error, NodeId, Presence,
+    PresenceStore, Replica, SetMode, Source, SourceId, SourceUpdate, SystemPresence,
 };
 
 /// The store the server serves: users keyed by their Symphony id (`u64`); the other dialects'
@@ -118,6 +121,64 @@ impl Store {
     /// [`PresenceStore::set_primary_source`], replicated in a cluster.
     pub fn set_primary_source(&self, user: &u64, source: &SourceId) -> Result<Presence, Error> {
         write!(self.set_primary_source(user, source))
+    }
+
+    /// [`PresenceStore::create_definition`], replicated in a cluster.
+    pub fn create_definition(
+        &self,
+        system_presence: SystemPresence,
+        labels: BTreeMap<String, String>,
+    ) -> Result<Definition, Error> {
+        write!(self.create_definition(system_presence, labels))
+    }
+
+    /// [`PresenceStore::update_definition`], replicated in a cluster.
+    pub fn update_definition(
+        &self,
+        id: &DefinitionId,
+        update: DefinitionUpdate,
+    ) -> Result<Definition, Error> {
+        write!(self.update_definition(id, update))
+    }
+
+    /// [`PresenceStore::delete_definition`], replicated in a cluster.
+    pub fn delete_definition(&self, id: &DefinitionId) -> Result<(), Error> {
+        write!(self.delete_definition(id))
+    }
+
+    /// [`PresenceStore::create_source`], replicated in a cluster.
+    pub fn create_source(&self, name: &str) -> Result<Source, Error> {
+        write!(self.create_source(name))
+    }
+
+    /// [`PresenceStore::update_source`], replicated in a cluster.
+    pub fn update_source(&self, id: &SourceId, update: SourceUpdate) -> Result<Source, Error> {
+        write!(self.update_source(id, update))
+    }
+
+    /// [`PresenceStore::delete_source`], replicated in a cluster.
+    pub fn delete_source(&self, id: &SourceId) -> Result<(), Error> {
+        write!(self.delete_source(id))
+    }
+
+    /// In a cluster, the latest value any node gave the server setting `key` (JSON); `None`
+    /// alone, or while no node has set it: then the instance's own value stands.
+    pub fn setting(&self, key: &str) -> Option<String> {
+        self.replica.as_ref()?.setting(key)
+    }
+
+    /// In a cluster, gives the server setting `key` the JSON `value` on every node (the latest
+    /// writer wins); alone, nothing (the caller keeps its own value).
+    pub fn set_setting(&self, key: &str, value: &str) {
+        if let Some(replica) = &self.replica {
+            replica.set_setting(key, value);
+        }
+    }
+
+    /// How many organization changes other nodes made that this one applied (0 alone): the
+    /// data directory is saved when it moves.
+    pub fn org_version(&self) -> u64 {
+        self.replica.as_ref().map_or(0, |r| r.org_version())
     }
 
     /// [`PresenceStore::sweep`]; in a cluster it publishes this node's sessions it idled or

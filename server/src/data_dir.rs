@@ -3,7 +3,7 @@
 //!
 //! | file | holds | written |
 //! | --- | --- | --- |
-//! | `organization.json` | definitions, sources, settings, feeds, revoked tokens ([`OrgState`]) | after every change, before its 2xx |
+//! | `organization.json` | definitions, sources, settings, feeds, revoked tokens ([`OrgState`]) | after every change, before its 2xx; in a cluster, also within moments of another node's change |
 //! | `presence.json` | every user's presence and sessions (the store's [`Snapshot`]) | every `--snapshot-interval` and at shutdown |
 //! | `presence.prev.json` | the snapshot before that one | with each snapshot |
 //!
@@ -72,8 +72,8 @@ impl OrgState {
                 .filter(|d| !d.system)
                 .collect(),
             sources: app.store.sources(),
-            presence_broadcast_disabled: app.rocketchat.broadcast_disabled(),
-            genesys_settings: app.genesys.settings(),
+            presence_broadcast_disabled: app.rocketchat.broadcast_disabled(&app.store),
+            genesys_settings: app.genesys.settings(&app.store),
             feeds: app.feeds.saved(),
             revocations: app.tokens.revocations(),
         }

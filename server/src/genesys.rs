@@ -61,7 +61,7 @@ use super::http::{json, json_body, Dialect, Shape};
 use super::secret;
 use super::throttle::too_many;
 use super::tokens::Principal;
-use super::App;
+use super::{App, Store};
 
 /// The most users one bulk request may name.
 pub const MAX_BULK: usize = 50;
@@ -82,16 +82,26 @@ pub struct State {
     settings: RwLock<PresenceSettings>,
 }
 
+/// The key of the presence settings among the replicated settings ([`Store::setting`]).
+const SETTINGS: &str = "genesys.presence_settings";
+
 impl State {
-    /// The org's presence settings, as `GET /api/v2/presence/settings` answers them.
-    pub fn settings(&self) -> PresenceSettings {
-        self.settings.read().clone()
+    /// The org's presence settings, as `GET /api/v2/presence/settings` answers them: in a
+    /// cluster, as the latest node to change them left them; else as changed here.
+    pub fn settings(&self, store: &Store) -> PresenceSettings {
+        replicated_settings(store).unwrap_or_else(|| self.settings.read().clone())
     }
 
-    /// Replaces the org's presence settings (a restart restoring them).
+    /// Replaces this instance's own presence settings (restored from its data directory),
+    /// which settings changed in the cluster override.
     pub fn set_settings(&self, settings: PresenceSettings) {
         *self.settings.write() = settings;
     }
+}
+
+/// The presence settings as the cluster last set them, if it did.
+fn replicated_settings(store: &Store) -> Option<PresenceSettings> {
+    serde_json::from_str(&store.setting(SETTINGS)?).ok()
 }
 
 /// This dialect's routes.
@@ -757,7 +767,7 @@ async fn put_primary_source(
 
 /// `GET /api/v2/presence/settings`.
 async fn get_settings(_: Client, AppState(app): AppState<Arc<App>>) -> Reply {
-    ok(&*app.genesys.settings.read())
+    ok(&app.genesys.settings(&app.store))
 }
 
 /// `PUT /api/v2/presence/settings`: the fields given change; the default primary source must
@@ -770,9 +780,16 @@ async fn put_settings(
     if let Some(id) = &body.default_primary_presence_registered_source_id {
         source(&app, id)?;
     }
-    let mut settings = app.genesys.settings.write();
-    *settings = settings.merged(body);
-    ok(&*settings)
+    // The lock orders the changes made here; in a cluster, the whole result is one register
+    // (the latest change anywhere wins whole).
+    let mut own = app.genesys.settings.write();
+    let current = replicated_settings(&app.store).unwrap_or_else(|| own.clone());
+    let merged = current.merged(body);
+    *own = merged.clone();
+    if let Ok(json) = serde_json::to_string(&merged) {
+        app.store.set_setting(SETTINGS, &json);
+    }
+    ok(&merged)
 }
 
 // ---- User presence -------------------------------------------------------------------------

@@ -172,7 +172,7 @@ impl App {
                 .restore(&app.store, &org.feeds, app.clock.now_ms())?;
             app.tokens.restore_revocations(&org.revocations)?;
             app.rocketchat
-                .set_broadcast_disabled(org.presence_broadcast_disabled);
+                .restore_broadcast_disabled(org.presence_broadcast_disabled);
             app.genesys.set_settings(org.genesys_settings);
         }
         Ok(Arc::new(app))
@@ -256,6 +256,26 @@ impl App {
                 app.throttle.sweep();
             }
         });
+        if self.data.is_some() && self.store.replica().is_some() {
+            // Other nodes' organization changes reach the data directory too: no request of
+            // this node's saves them.
+            let app = self.clone();
+            tokio::spawn(async move {
+                let mut saved = 0;
+                let mut tick = tokio::time::interval(Duration::from_millis(200));
+                loop {
+                    tick.tick().await;
+                    let version = app.store.org_version();
+                    if version == saved {
+                        continue;
+                    }
+                    match app.clone().save_org().await {
+                        Ok(()) => saved = version,
+                        Err(e) => tracing::warn!("organization state not saved: {e}"),
+                    }
+                }
+            });
+        }
         if self.data.is_some() {
             let app = self.clone();
             tokio::spawn(async move {
@@ -272,6 +292,16 @@ impl App {
         if simulate {
             demo::spawn_simulation(self.clone());
         }
+    }
+
+    /// Writes the organization state to the data directory (if any), off the async workers.
+    pub async fn save_org(self: Arc<Self>) -> Result<(), String> {
+        tokio::task::spawn_blocking(move || match &self.data {
+            Some(data) => data.save_org(&self),
+            None => Ok(()),
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()))
     }
 
     /// Writes the presence snapshot to the data directory (if any), off the async workers.

@@ -128,14 +128,7 @@ pub async fn persist_org(State(app): State<Arc<App>>, request: Request, next: Ne
     if !org || !response.status().is_success() {
         return response;
     }
-    let writer = app.clone();
-    let saved = tokio::task::spawn_blocking(move || match &writer.data {
-        Some(data) => data.save_org(&writer),
-        None => Ok(()),
-    })
-    .await
-    .unwrap_or_else(|e| Err(e.to_string()));
-    match saved {
+    match app.clone().save_org().await {
         Ok(()) => response,
         Err(e) => {
             tracing::error!("organization state not saved: {e}");

@@ -77,14 +77,28 @@ pub struct State {
     full_list: SharedAnswer,
 }
 
+/// The key of `Presence_broadcast_disabled` among the replicated settings ([`Store::setting`]).
+const BROADCAST_SETTING: &str = "rocketchat.Presence_broadcast_disabled";
+
 impl State {
-    /// Whether `Presence_broadcast_disabled` is set.
-    pub fn broadcast_disabled(&self) -> bool {
-        self.presence_broadcast_disabled.load(Ordering::Relaxed)
+    /// Whether `Presence_broadcast_disabled` is set: in a cluster, as the latest node to set
+    /// it set it; else as set here.
+    pub fn broadcast_disabled(&self, store: &Store) -> bool {
+        store
+            .setting(BROADCAST_SETTING)
+            .and_then(|v| serde_json::from_str(&v).ok())
+            .unwrap_or_else(|| self.presence_broadcast_disabled.load(Ordering::Relaxed))
     }
 
-    /// Sets `Presence_broadcast_disabled`.
-    pub fn set_broadcast_disabled(&self, disabled: bool) {
+    /// Sets `Presence_broadcast_disabled`, on every node in a cluster.
+    pub fn set_broadcast_disabled(&self, store: &Store, disabled: bool) {
+        self.restore_broadcast_disabled(disabled);
+        store.set_setting(BROADCAST_SETTING, &disabled.to_string());
+    }
+
+    /// Sets this instance's own `Presence_broadcast_disabled` (restored from its data
+    /// directory), which a value set in the cluster overrides.
+    pub fn restore_broadcast_disabled(&self, disabled: bool) {
         self.presence_broadcast_disabled
             .store(disabled, Ordering::Relaxed);
     }
@@ -288,7 +302,7 @@ async fn users_presence(
         Ok(query) => query,
         Err(e) => return invalid(&e.to_string(), "error-invalid-param"),
     };
-    if app.rocketchat.broadcast_disabled() {
+    if app.rocketchat.broadcast_disabled(&app.store) {
         return ok(&UsersPresence {
             users: Vec::new(),
             full: true,
@@ -479,7 +493,7 @@ async fn get_setting(
     }
     ok(&Setting {
         id,
-        value: app.rocketchat.broadcast_disabled(),
+        value: app.rocketchat.broadcast_disabled(&app.store),
         success: true,
     })
 }
@@ -500,7 +514,7 @@ async fn set_setting(
             "error-invalid-setting-value",
         );
     };
-    app.rocketchat.set_broadcast_disabled(value);
+    app.rocketchat.set_broadcast_disabled(&app.store, value);
     ok(&Success::default())
 }
 

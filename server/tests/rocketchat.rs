@@ -53,7 +53,7 @@ fn state(s: &TestServer) -> (Cursor, usize, bool) {
     (
         s.app.store.cursor(),
         s.app.store.len(),
-        s.app.rocketchat.broadcast_disabled(),
+        s.app.rocketchat.broadcast_disabled(&s.app.store),
     )
 }
 
@@ -389,7 +389,7 @@ async fn broadcast_disabled_lists_no_one() {
     );
     let flip = |value: bool| call(&s, Method::POST, setting).json(&json!({ "value": value }));
     assert_eq!(send(flip(true)).await, (200, json!({"success": true})));
-    assert!(s.app.rocketchat.broadcast_disabled());
+    assert!(s.app.rocketchat.broadcast_disabled(&s.app.store));
     assert_eq!(send(call(&s, Method::GET, setting)).await.1["value"], true);
     for query in ["", "from=2019-05-22T12:11Z", "ids=x"] {
         let path = format!("users.presence?{query}");

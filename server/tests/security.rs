@@ -41,7 +41,7 @@ fn snapshot(s: &TestServer, since: &Cursor) -> Snapshot {
         definitions: format!("{:?}", store.definitions()),
         sources: format!("{:?}", store.sources()),
         feeds: s.app.feeds.len(),
-        broadcast_disabled: s.app.rocketchat.broadcast_disabled(),
+        broadcast_disabled: s.app.rocketchat.broadcast_disabled(&s.app.store),
     }
 }
 
@@ -463,7 +463,7 @@ async fn the_stream_carries_only_what_the_callers_dialect_shows() {
     assert!(sym.get("activity").is_none() && sym.get("requested").is_none());
     let full = fields(StreamView::Full);
     assert_eq!(full["activity"], "IDLE");
-    s.app.rocketchat.set_broadcast_disabled(true);
+    s.app.rocketchat.set_broadcast_disabled(&s.app.store, true);
     assert_eq!(view(Kind::RocketChatUser).unwrap_err().0, 403);
 }
 

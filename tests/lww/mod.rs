@@ -6,7 +6,10 @@
 use std::collections::BTreeMap;
 
 use presence_store::replica::{Event, Op, SessionState};
-use presence_store::{resolve, Activity, Category, Hlc, NodeId, Presence, Replica, SetMode};
+use presence_store::{
+    resolve, Activity, Category, Definition, Hlc, Key, NodeId, Presence, Replica, SetMode, Source,
+    SourceId,
+};
 
 /// What others see of a user, without when or in which change.
 pub type View = (
@@ -55,7 +58,7 @@ pub fn model(events: &[Event<u8>], down: &[NodeId], users: u8) -> BTreeMap<u8, V
     let st = |e: &Event<u8>| (e.stamp, e.origin.clone());
     let mut out = BTreeMap::new();
     for u in 0..users {
-        let mine: Vec<&Event<u8>> = events.iter().filter(|e| *e.op.user() == u).collect();
+        let mine: Vec<&Event<u8>> = events.iter().filter(|e| e.op.user() == Some(&u)).collect();
         let removed: Option<St> = mine
             .iter()
             .filter(|e| matches!(e.op, Op::Remove { .. }))
@@ -136,8 +139,16 @@ pub fn model(events: &[Event<u8>], down: &[NodeId], users: u8) -> BTreeMap<u8, V
             _ => None,
         };
         let mut definition = definition.map(|d| d.as_str().to_owned());
+        // A deleted source counts for no one: neither its presences nor as a primary.
+        let org = org_model(events, &OrgView::default());
+        let deleted = |s: &SourceId| {
+            events
+                .iter()
+                .any(|e| matches!(&e.op, Op::Source { id, .. } if id == s))
+                && !org.1.contains_key(s.as_str())
+        };
         let primary = match primary.map(|e| &e.op) {
-            Some(Op::Primary { source, .. }) => source.clone(),
+            Some(Op::Primary { source, .. }) => source.clone().filter(|s| !deleted(s)),
             _ => None,
         };
         if let (
@@ -165,6 +176,67 @@ pub fn model(events: &[Event<u8>], down: &[NodeId], users: u8) -> BTreeMap<u8, V
         );
         if view != DEFAULT_VIEW {
             out.insert(u, view);
+        }
+    }
+    out
+}
+
+/// The organization state a replica shows: its organization definitions and its sources, by
+/// id, and the host's settings.
+pub type OrgView = (
+    BTreeMap<String, Definition>,
+    BTreeMap<String, Source>,
+    BTreeMap<String, String>,
+);
+
+pub fn org_view<K: Key>(r: &Replica<K>) -> OrgView {
+    let definitions = r
+        .store()
+        .definitions()
+        .into_iter()
+        .filter(|d| !d.system)
+        .map(|d| (d.id.as_str().to_owned(), d))
+        .collect();
+    let sources = r
+        .store()
+        .sources()
+        .into_iter()
+        .map(|s| (s.id.as_str().to_owned(), s))
+        .collect();
+    (definitions, sources, r.settings())
+}
+
+/// The naive model of the organization state: from `base` (what a fresh store holds), each
+/// definition, source and setting as its latest event by (stamp, origin) left it.
+pub fn org_model<K>(events: &[Event<K>], base: &OrgView) -> OrgView {
+    let mut latest: BTreeMap<(u8, String), &Event<K>> = BTreeMap::new();
+    for e in events {
+        let key = match &e.op {
+            Op::Definition { id, .. } => (0, id.as_str().to_owned()),
+            Op::Source { id, .. } => (1, id.as_str().to_owned()),
+            Op::Setting { key, .. } => (2, key.to_string()),
+            _ => continue,
+        };
+        let newer = latest
+            .get(&key)
+            .is_none_or(|l| (l.stamp, &l.origin) < (e.stamp, &e.origin));
+        if newer {
+            latest.insert(key, e);
+        }
+    }
+    let mut out = base.clone();
+    for ((_, key), e) in latest {
+        match &e.op {
+            Op::Definition { definition, .. } => match definition {
+                Some(d) => drop(out.0.insert(key, d.clone())),
+                None => drop(out.0.remove(&key)),
+            },
+            Op::Source { source, .. } => match source {
+                Some(s) => drop(out.1.insert(key, s.clone())),
+                None => drop(out.1.remove(&key)),
+            },
+            Op::Setting { value, .. } => drop(out.2.insert(key, value.to_string())),
+            _ => {}
         }
     }
     out
