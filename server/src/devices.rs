@@ -62,6 +62,9 @@ pub const STREAM: &str = "/devices/v1/stream";
 pub const MAX_CAPACITY: usize = 65_536;
 /// The most changes a stream writes before it flushes the socket and looks for a close.
 const BATCH: usize = 256;
+/// How long a resync may wait on a client that does not read before the stream is closed: a
+/// resync holds one of the few resync places ([`crate::streams::Streams::resync_place`]).
+const RESYNC_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
 /// The socket's read buffer: a stream's client sends only pings and a close, so the default
 /// 128 KiB, allocated per socket, would be most of an idle stream's memory.
 const READ_BUFFER: usize = 4 * 1024;
@@ -448,9 +451,24 @@ async fn send_batch(
             }
             Event::Lagged { resume } => {
                 app.metrics.lagged.inc();
-                for message in resync(app, view, resume, filter) {
-                    socket.feed(message.message()).await?;
-                }
+                // A burst past every stream's capacity (a mass expiry) lags them all at once,
+                // and each resync holds its whole delta until written: a few at a time, each
+                // written a page per flush so the socket's backpressure applies, keep that
+                // memory bounded however many streams lag.
+                let _place = app.streams.resync_place().await;
+                let messages = resync(app, view, resume, filter);
+                let write = async {
+                    for page in messages.chunks(BATCH) {
+                        for message in page {
+                            socket.feed(message.message()).await?;
+                        }
+                        socket.flush().await?;
+                    }
+                    Ok::<(), axum::Error>(())
+                };
+                tokio::time::timeout(RESYNC_PATIENCE, write)
+                    .await
+                    .map_err(axum::Error::new)??;
             }
         }
         sent += 1;

@@ -87,7 +87,14 @@ pub struct Streams {
     open: Mutex<Open>,
     /// Recent changes' texts.
     texts: Box<[Mutex<Option<ChangeText>>]>,
+    /// Places for resyncs in progress ([`RESYNCS`]).
+    resyncs: tokio::sync::Semaphore,
 }
+
+/// How many lagged streams may resync at once. Each holds the delta since its cursor (one
+/// entry per changed user) until written, so after a burst that lags every stream the memory is
+/// this many deltas, not one per stream.
+pub const RESYNCS: usize = 4;
 
 impl Default for Streams {
     fn default() -> Self {
@@ -108,6 +115,7 @@ impl Streams {
             limits,
             open: Mutex::default(),
             texts: (0..TEXT_SLOTS).map(|_| Mutex::new(None)).collect(),
+            resyncs: tokio::sync::Semaphore::new(RESYNCS),
         }
     }
 
@@ -135,6 +143,13 @@ impl Streams {
         let text = Utf8Bytes::from(make());
         *slot = Some((view, user, version, text.clone()));
         text
+    }
+
+    /// Waits for a place to resync a lagged stream; the place is held until the permit drops.
+    pub async fn resync_place(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        // The semaphore is never closed, so `None` cannot happen; a stream would then resync
+        // without a place rather than never.
+        self.resyncs.acquire().await.ok()
     }
 
     /// The caps.

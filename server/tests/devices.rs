@@ -449,6 +449,45 @@ async fn a_lagging_stream_says_so_and_resyncs_to_the_store() {
     socket.close(None).await.unwrap();
 }
 
+/// A burst that lags every stream at once (a mass session expiry does): more streams than
+/// resync places (`RESYNCS`), so some wait for one; every one still ends equal to the store.
+#[tokio::test]
+async fn many_streams_lagging_at_once_each_resync_to_the_store() {
+    let s = server::start(30).await;
+    let streams = 3 * server::app::streams::RESYNCS;
+    let mut sockets = Vec::new();
+    for _ in 0..streams {
+        let mut socket = connect(&s, "?capacity=1").await;
+        hello(&mut socket).await;
+        sockets.push(socket);
+    }
+    // Without yielding, on this test's one runtime thread: every stream overflows.
+    let users: Vec<u64> = (0..20).map(|n| user(&s, n)).collect();
+    let categories = [Category::Busy, Category::Away, Category::InAMeeting];
+    for i in 0..200 {
+        let category = categories[(i / users.len()) % categories.len()];
+        s.app
+            .store
+            .set(&users[i % users.len()], category, SetMode::Hard)
+            .unwrap();
+    }
+    for socket in &mut sockets {
+        let mut view = HashMap::new();
+        let mut lagged = false;
+        while !(lagged && view_matches_store(&s, &view, &users)) {
+            let event = next(socket).await;
+            match event["type"].as_str() {
+                Some("change") => apply(&mut view, event),
+                Some("lagged") => lagged = true,
+                other => panic!("unexpected event {other:?}"),
+            }
+        }
+    }
+    for mut socket in sockets {
+        socket.close(None).await.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn the_demo_seed_brings_a_share_of_the_directory_online() {
     let s = server::start(500).await;
