@@ -29,7 +29,8 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    app::logs::init(options.log_format);
+    // Held to the end of `main`: its drop flushes the log lines still buffered.
+    let _logs = app::logs::init(options.log_format);
     let app = match app::App::new(&options, Arc::new(SystemClock)) {
         Ok(app) => app,
         Err(e) => {
