@@ -657,9 +657,13 @@ impl Harness {
     fn reset(&mut self) {
         let app = self.app.clone();
         for token in self.issued.drain(..) {
-            app.tokens.revoke(&token);
+            app.tokens.revoke(&app::secret::Digest::of(&token));
         }
-        if app.tokens.principal(&self.rc_token, START_MS).is_none() {
+        if app
+            .tokens
+            .principal(&app::secret::Digest::of(&self.rc_token), START_MS)
+            .is_none()
+        {
             let admin = &app.accounts.rocketchat[0];
             self.rc_token = app
                 .tokens

@@ -1,9 +1,9 @@
 //! Who may do what: one table of account kinds against actions ([`TABLE`]), one table of every
-//! route and the action it takes ([`ROUTES`]), and the middleware ([`guard`]) that every route
+//! route and the action it takes ([`ROUTES`]), and the guard ([`admit`]) that every request
 //! passes through, which reads both.
 //!
-//! The guard finds the request's route in [`ROUTES`] (a route missing there is refused, so a
-//! new route cannot be served unguarded), authenticates the caller in the route's dialect
+//! The guard finds the request's route in [`ROUTES`] (a route missing there, and not one of
+//! the [`OPEN`] probes, is refused, so a new route cannot be served unguarded), authenticates the caller in the route's dialect
 //! (Symphony's `sessionToken`, Rocket.Chat's `X-Auth-Token` and `X-User-Id`, a bearer token
 //! for Genesys and the server's own routes; a token of another dialect is no token there),
 //! checks [`allows`] for the caller's [`Kind`] and the route's [`Action`], and hands the
@@ -15,21 +15,22 @@
 //! belong to the account that created them (`crate::feeds`), and the stream carries only the
 //! fields the caller's dialect shows ([`stream_view`]).
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
-use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::Response;
 use presence_store::wire::rocketchat::{Status, StatusError};
 use presence_store::{Category, Presence};
 use serde::Serialize;
 
 use super::http::{json, Dialect};
+use super::secret::Digest;
 use super::tokens::Principal;
-use super::App;
+use super::{metrics, App};
 
 /// The kinds of account, as the table tells them apart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -247,6 +248,21 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/openapi.json", O, A::Login),
 ];
 
+/// [`ROUTES`] by path, built once: the guard looks a route up on every request.
+static BY_PATH: LazyLock<HashMap<&'static str, Vec<&'static Route>>> = LazyLock::new(|| {
+    let mut by_path: HashMap<&'static str, Vec<&'static Route>> = HashMap::new();
+    for route in ROUTES {
+        by_path.entry(route.path).or_default().push(route);
+    }
+    by_path
+});
+
+/// `path` as the table spells it, if it lists the path: a string that lives as long as the
+/// server, for labels.
+pub fn listed_path(path: &str) -> Option<&'static str> {
+    BY_PATH.get_key_value(path).map(|(listed, _)| *listed)
+}
+
 /// The route `method path` (the router's path), if listed. `HEAD` is its `GET`.
 pub fn route(method: &Method, path: &str) -> Option<&'static Route> {
     let method = if method == Method::HEAD {
@@ -254,16 +270,21 @@ pub fn route(method: &Method, path: &str) -> Option<&'static Route> {
     } else {
         method.as_str()
     };
-    ROUTES.iter().find(|r| r.method == method && r.path == path)
+    BY_PATH
+        .get(path)?
+        .iter()
+        .copied()
+        .find(|r| r.method == method)
 }
 
-/// The authenticated caller of a route, which the guard hands to its handler.
+/// The authenticated caller of a route, which the guard hands to its handler. Cheap to clone:
+/// handlers' extractors each take a copy.
 #[derive(Clone, Debug)]
 pub struct Caller {
     /// Whom the token stands for.
-    pub principal: Principal,
-    /// The token, so a logout can revoke it.
-    pub token: String,
+    pub principal: Arc<Principal>,
+    /// The token's digest, so a logout can revoke it.
+    pub token: Digest,
 }
 
 impl Caller {
@@ -305,19 +326,51 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     }
 }
 
-/// The middleware every route passes: route lookup, authentication in the route's dialect,
-/// the table's check. Mounted with `route_layer`, so it sees the matched route.
-pub async fn guard(State(app): State<Arc<App>>, mut request: Request, next: Next) -> Response {
-    // A matched path is a shared string: cloning it allocates nothing.
-    let matched = request.extensions().get::<MatchedPath>().cloned();
-    let path = matched.as_ref().map_or("", MatchedPath::as_str);
+/// Routes open to anyone, outside the table: probes and scrapers carry no token.
+pub const OPEN: [&str; 3] = [metrics::HEALTHZ, metrics::READYZ, metrics::METRICS];
+
+/// A request the guard refused: the dialect's answer, and whom the token stood for when it
+/// stood for someone (a 403), for the log line.
+#[derive(Debug)]
+pub struct Refused {
+    /// The answer.
+    pub response: Response,
+    /// The caller, when authenticated.
+    pub principal: Option<Arc<Principal>>,
+}
+
+impl From<Response> for Refused {
+    fn from(response: Response) -> Self {
+        Refused {
+            response,
+            principal: None,
+        }
+    }
+}
+
+/// The guard every request passes before its handler ([`crate::requests::pipeline`] calls it):
+/// route lookup, authentication in the route's dialect, the table's check. `Ok(Some(caller))`
+/// also hands the handler its [`Caller`]; `Ok(None)` lets through what needs no token: a login,
+/// an [`OPEN`] route, or no route at all (the router's 404). A refusal is boxed: it is the rare
+/// path, and a small `Result` keeps the common one cheap.
+pub fn admit(app: &App, request: &mut Request) -> Result<Option<Arc<Principal>>, Box<Refused>> {
+    let Some(path) = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str)
+    else {
+        return Ok(None);
+    };
+    if OPEN.contains(&path) {
+        return Ok(None);
+    }
     let Some(route) = route(request.method(), path) else {
-        // axum runs a route layer for a method the path does not serve too: that is 405, with
-        // the methods the table lists; a served method missing from the table is refused.
-        let dialect = Dialect::of(request.uri().path());
-        let allowed: Vec<&str> = ROUTES
-            .iter()
-            .filter(|r| r.path == path)
+        // A method the path does not serve: 405, with the methods the table lists. A path
+        // the table does not list is refused the same way, with none.
+        let allowed: Vec<&str> = BY_PATH
+            .get(path)
+            .into_iter()
+            .flatten()
             .flat_map(|r| {
                 if r.method == "GET" {
                     vec!["GET", "HEAD"]
@@ -326,51 +379,55 @@ pub async fn guard(State(app): State<Arc<App>>, mut request: Request, next: Next
                 }
             })
             .collect();
+        let dialect = Dialect::of(request.uri().path());
         let mut response = dialect.error(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
         if let Ok(allow) = HeaderValue::from_str(&allowed.join(",")) {
             response.headers_mut().insert(header::ALLOW, allow);
         }
-        return response;
+        return Err(Box::new(response.into()));
     };
     if route.action == Action::Login {
-        return next.run(request).await;
+        return Ok(None);
     }
     let dialect = route.dialect;
-    let Some(token) = presented_token(dialect, request.headers()) else {
-        return unauthorized(dialect, true);
+    let Some(token) = presented_token(dialect, request.headers()).map(Digest::of) else {
+        return Err(Box::new(unauthorized(dialect, true).into()));
     };
-    let now = app.clock.now_ms();
     let principal = app
         .tokens
-        .principal(&token, now)
+        .principal(&token, app.clock.now_ms())
         .filter(|p| dialect == Dialect::Own || p.dialect().speaks(dialect))
-        .filter(|p| dialect != Dialect::RocketChat || rocketchat_id_matches(&app, p, &request));
+        .filter(|p| dialect != Dialect::RocketChat || rocketchat_id_matches(app, p, request));
     let Some(principal) = principal else {
         let address = client_address(request.extensions());
         if let Err(retry) = app.throttle.refused_token(address) {
-            return super::throttle::too_many(dialect, retry);
+            return Err(Box::new(super::throttle::too_many(dialect, retry).into()));
         }
-        return unauthorized(dialect, false);
+        return Err(Box::new(unauthorized(dialect, false).into()));
     };
     if !allows(principal.kind(), route.action) {
-        return forbidden(dialect, principal.kind(), route.action);
+        return Err(Box::new(Refused {
+            response: forbidden(dialect, principal.kind(), route.action),
+            principal: Some(principal),
+        }));
     }
-    request.extensions_mut().insert(Caller { principal, token });
-    next.run(request).await
+    request.extensions_mut().insert(Caller {
+        principal: principal.clone(),
+        token,
+    });
+    Ok(Some(principal))
 }
 
 /// The token a request presents in `dialect`'s way.
-fn presented_token(dialect: Dialect, headers: &HeaderMap) -> Option<String> {
+fn presented_token(dialect: Dialect, headers: &HeaderMap) -> Option<&str> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     match dialect {
-        Dialect::Symphony => header("sessiontoken").map(str::to_owned),
-        Dialect::RocketChat => header("x-auth-token")
-            .filter(|_| header("x-user-id").is_some())
-            .map(str::to_owned),
+        Dialect::Symphony => header("sessiontoken"),
+        Dialect::RocketChat => header("x-auth-token").filter(|_| header("x-user-id").is_some()),
         Dialect::Genesys | Dialect::Own => header(header::AUTHORIZATION.as_str())
             .and_then(|v| v.split_once(' '))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim().to_owned()),
+            .map(|(_, token)| token.trim()),
     }
 }
 
@@ -457,7 +514,7 @@ pub enum StreamView {
 /// Rocket.Chat user gets 403 while `Presence_broadcast_disabled` is set, as `users.presence`
 /// answers no one then.
 pub fn stream_view(app: &App, caller: &Caller) -> Result<StreamView, (StatusCode, &'static str)> {
-    match caller.principal {
+    match *caller.principal {
         Principal::Symphony { .. } => Ok(StreamView::Symphony),
         Principal::RocketChat { .. } if app.rocketchat.broadcast_disabled(&app.store) => Err((
             StatusCode::FORBIDDEN,

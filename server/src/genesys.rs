@@ -57,7 +57,7 @@ use serde::Deserialize;
 use super::accounts::AccountDialect;
 use super::authz::{self, ClientAddr};
 use super::directory::User;
-use super::http::{json, json_body, Dialect, Shape};
+use super::http::{compressed, json, json_body, Dialect, Shape};
 use super::secret;
 use super::throttle::too_many;
 use super::tokens::Principal;
@@ -112,7 +112,8 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/api/v2/systempresences", get(system_presences))
         .route(
             "/api/v2/presence/definitions",
-            get(list_definitions).post(create_definition::<OrganizationPresenceDefinition>),
+            compressed(get(list_definitions))
+                .post(create_definition::<OrganizationPresenceDefinition>),
         )
         .route(
             "/api/v2/presence/definitions/{id}",
@@ -122,7 +123,7 @@ pub fn routes() -> Router<Arc<App>> {
         )
         .route(
             "/api/v2/presencedefinitions",
-            get(page_definitions).post(create_definition::<OrganizationPresence>),
+            compressed(get(page_definitions)).post(create_definition::<OrganizationPresence>),
         )
         .route(
             "/api/v2/presencedefinitions/{id}",
@@ -150,10 +151,13 @@ pub fn routes() -> Router<Arc<App>> {
             "/api/v2/users/{user}/presences/{source}",
             get(get_presence).patch(patch_presence),
         )
-        .route("/api/v2/users/presences/{source}/bulk", get(bulk_get))
+        .route(
+            "/api/v2/users/presences/{source}/bulk",
+            compressed(get(bulk_get)),
+        )
         .route(
             "/api/v2/users/presences/bulk",
-            get(bulk_get_purecloud).put(bulk_put),
+            compressed(get(bulk_get_purecloud).put(bulk_put)),
         )
 }
 
@@ -258,7 +262,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
 
     /// The client the guard authenticated.
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
-        match authz::Caller::from_request_parts(parts, state)
+        match *authz::Caller::from_request_parts(parts, state)
             .await?
             .principal
         {

@@ -1,17 +1,17 @@
-//! What every route shares: the body limit, and the middleware that gives each error the body
-//! of the dialect it came in.
+//! What every route shares: the limits, compression of the answers that can be big, and the
+//! error body of the dialect each request came in.
 //!
 //! Handlers answer their own errors in their dialect. What axum answers for them (an unknown
 //! path, a wrong method with its `Allow` header, a body over [`MAX_BODY`], a wrong content type,
-//! JSON or a query string that does not parse) comes back as plain text; [`dialect_errors`]
+//! JSON or a query string that does not parse) comes back as plain text; [`in_dialect`]
 //! rewrites it into the error body of the dialect the path belongs to, keeping the status and
 //! headers, so no client ever sees an error shape its library does not know.
 
 use axum::body::{to_bytes, Body, Bytes};
 use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::Response;
+use axum::routing::MethodRouter;
 use serde::de::DeserializeOwned;
 use tower_http::compression::predicate::{And, DefaultPredicate, Predicate, SizeAbove};
 use tower_http::compression::{CompressionLayer, CompressionLevel};
@@ -25,6 +25,13 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// Bodies shorter than this go uncompressed: a single presence gains nothing from gzip.
 pub const MIN_COMPRESSED: u16 = 1024;
+
+/// `route` with its answers compressed ([`compression`]). Only the routes whose answers can be
+/// big (lists, pages, feeds, bulk reads, the OpenAPI document) are: a one-user answer stays
+/// under [`MIN_COMPRESSED`], and the layer would cost it a boxed service and body per request.
+pub fn compressed<S: Clone + Send + Sync + 'static>(route: MethodRouter<S>) -> MethodRouter<S> {
+    route.layer(compression())
+}
 
 /// gzip or brotli, whichever the client's `Accept-Encoding` prefers, for bodies of
 /// [`MIN_COMPRESSED`] bytes or more (a streamed body, of unknown length, included). At the
@@ -88,7 +95,12 @@ pub fn own_error(status: StatusCode, message: &str) -> Response {
 
 /// A JSON response.
 pub fn json(status: StatusCode, body: &impl serde::Serialize) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    // Room for a one-user answer up front, so the common small body is written without
+    // growing the buffer several times over.
+    let mut bytes = Vec::with_capacity(512);
+    if serde_json::to_writer(&mut bytes, body).is_err() {
+        bytes.clear();
+    }
     let mut response = Response::new(Body::from(bytes));
     *response.status_mut() = status;
     response.headers_mut().insert(
@@ -98,10 +110,10 @@ pub fn json(status: StatusCode, body: &impl serde::Serialize) -> Response {
     response
 }
 
-/// Refuses, in the path's dialect, a request target over [`MAX_URI`] (414) or headers over
-/// [`MAX_HEADER_BYTES`] (431), before any handler reads them. (What is past hyper's own parser
+/// The refusal, in the path's dialect, of a request target over [`MAX_URI`] (414) or headers
+/// over [`MAX_HEADER_BYTES`] (431), before any handler reads them; `None` within the limits. (What is past hyper's own parser
 /// limits, or not HTTP at all, hyper answers itself with an empty body: see SECURITY.md.)
-pub async fn request_limits(request: Request, next: Next) -> Response {
+pub fn over_limits(request: &Request) -> Option<Response> {
     let dialect = Dialect::of(request.uri().path());
     let target = request
         .uri()
@@ -109,7 +121,7 @@ pub async fn request_limits(request: Request, next: Next) -> Response {
         .map_or(0, |pq| pq.as_str().len());
     if target > MAX_URI {
         let message = format!("the request target is {target} bytes, over {MAX_URI}");
-        return dialect.error(StatusCode::URI_TOO_LONG, &message);
+        return Some(dialect.error(StatusCode::URI_TOO_LONG, &message));
     }
     let header_bytes: usize = request
         .headers()
@@ -118,9 +130,9 @@ pub async fn request_limits(request: Request, next: Next) -> Response {
         .sum();
     if header_bytes > MAX_HEADER_BYTES {
         let message = format!("the headers are {header_bytes} bytes, over {MAX_HEADER_BYTES}");
-        return dialect.error(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, &message);
+        return Some(dialect.error(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, &message));
     }
-    next.run(request).await
+    None
 }
 
 /// The JSON shape a route's body must have.
@@ -189,9 +201,7 @@ pub fn is_json(headers: &HeaderMap) -> bool {
 }
 
 /// Rewrites an error response that is not JSON into the error body of the path's dialect.
-pub async fn dialect_errors(request: Request, next: Next) -> Response {
-    let dialect = Dialect::of(request.uri().path());
-    let response = next.run(request).await;
+pub async fn in_dialect(dialect: Dialect, response: Response) -> Response {
     let status = response.status();
     let is_json = response
         .headers()

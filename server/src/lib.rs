@@ -8,7 +8,7 @@
 //! | `/api/v2`, `/oauth` | Genesys Cloud | `Authorization: Bearer` (client credentials) |
 //! | `/devices` | the server's own | `Authorization: Bearer` (any issued token) |
 //!
-//! Every route passes [`authz::guard`], which authenticates the caller in the route's dialect
+//! Every request passes [`authz::admit`] (in [`requests::pipeline`]), which authenticates the caller in the route's dialect
 //! and checks [`authz::TABLE`]; logins are throttled ([`throttle`]); tokens and ids come from
 //! the OS CSPRNG and are kept hashed ([`secret`], [`tokens`]). Every error a dialect's routes
 //! give (bad input, 401, 403, 404, 405, 413, 414, 415, 429, 431) carries that dialect's error
@@ -218,19 +218,12 @@ impl App {
             .merge(rocketchat::routes())
             .merge(genesys::routes())
             .merge(openapi::routes())
-            // The dialects' answers are compressed; the devices' are small, and a WebSocket
-            // upgrade must not be.
-            .layer(http::compression())
             .merge(devices::routes())
-            .route_layer(from_fn_with_state(self.clone(), authz::guard))
-            // Outside the guard: probes and scrapers carry no token.
             .merge(metrics::routes())
             .with_state(self.clone())
-            .layer(from_fn_with_state(self.clone(), requests::persist_org))
-            .layer(axum::middleware::from_fn(http::dialect_errors))
-            .layer(axum::middleware::from_fn(http::request_limits))
             .layer(axum::extract::DefaultBodyLimit::max(http::MAX_BODY))
-            .layer(from_fn_with_state(self.clone(), requests::track))
+            // Outermost, but inside the router, so it sees the matched route.
+            .layer(from_fn_with_state(self.clone(), requests::pipeline))
     }
 
     /// What the server prints at start: where it listens and the demo credentials.

@@ -1,14 +1,18 @@
 //! Log output: `tracing` events written by `tracing-subscriber`, one line each, as text (the
 //! default) or JSON (`--log-format json`), at the level `RUST_LOG` sets (default `info`).
 //!
-//! What is logged: one line per request ([`crate::requests::track`]: method, matched route,
+//! What is logged: one line per request ([`crate::requests::pipeline`]: method, matched route,
 //! status, latency, account id), the start and stop lines, restores, snapshot failures. Never a
 //! token, password, secret or key.
 //!
 //! Lines go to stderr through `tracing-appender`'s non-blocking writer: a request hands its
 //! line to a dedicated thread instead of taking stderr's lock and writing it itself, which cost
 //! about a third of the server's throughput at info level under `wrk` (BENCHMARKS.md). The
-//! writer is not lossy: when its buffer is full a request waits, so no line is dropped.
+//! writer is not lossy: when its buffer is full a request waits, so no line is dropped. Colours
+//! only on a terminal: a file or a journal gets plain lines, and the escape codes cost a tenth
+//! of a request's instructions.
+
+use std::io::IsTerminal;
 
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
@@ -24,6 +28,7 @@ pub fn init(format: LogFormat) -> WorkerGuard {
         .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(writer);
     let _ = match format {
         LogFormat::Text => builder.try_init(),

@@ -31,13 +31,14 @@
 //!
 //! The replication figures stay 0 on a server that runs alone.
 
+use std::borrow::Cow;
 use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::extract::{MatchedPath, State};
+use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -50,6 +51,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+use super::authz;
 use super::http::json;
 use super::App;
 
@@ -60,13 +62,17 @@ pub const READYZ: &str = "/readyz";
 /// The metrics route.
 pub const METRICS: &str = "/metrics";
 
-/// One request's labels.
+/// The route label of a request no route matched.
+const UNMATCHED: &str = "unmatched";
+
+/// One request's labels. Borrowed from static tables where they can be, so counting a
+/// request allocates nothing.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     /// The matched route (its template, e.g. `/api/v2/presence/sources/{id}`), or `unmatched`.
-    pub route: String,
-    /// The method.
-    pub method: String,
+    pub route: Cow<'static, str>,
+    /// The method ([`method_label`]).
+    pub method: &'static str,
     /// The status code.
     pub status: u16,
 }
@@ -75,7 +81,40 @@ pub struct RequestLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
     /// As in [`RequestLabels::route`].
-    pub route: String,
+    pub route: Cow<'static, str>,
+}
+
+/// The label of the route a request matched: the authorization table's or a probe's own
+/// string, `unmatched` when none matched.
+pub fn route_label(matched: Option<&MatchedPath>) -> Cow<'static, str> {
+    let Some(path) = matched.map(MatchedPath::as_str) else {
+        return Cow::Borrowed(UNMATCHED);
+    };
+    [HEALTHZ, READYZ, METRICS]
+        .into_iter()
+        .find(|p| *p == path)
+        .or_else(|| authz::listed_path(path))
+        .map_or_else(|| Cow::Owned(path.to_owned()), Cow::Borrowed)
+}
+
+/// A method as a metric label: the standard ones by name, any other as `OTHER`, so a client
+/// inventing methods cannot grow the metrics without bound.
+pub fn method_label(method: &Method) -> &'static str {
+    const KNOWN: [Method; 9] = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    KNOWN
+        .iter()
+        .find(|m| *m == method)
+        .map_or("OTHER", Method::as_str)
 }
 
 type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;

@@ -13,6 +13,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 
+use super::http::compressed;
 use super::App;
 
 /// The document's path.
@@ -23,7 +24,7 @@ pub const DOCUMENT: &str = include_str!("../openapi.json");
 
 /// The routes.
 pub fn routes() -> Router<Arc<App>> {
-    Router::new().route(PATH, get(document))
+    Router::new().route(PATH, compressed(get(document)))
 }
 
 async fn document() -> Response {

@@ -1,90 +1,74 @@
-//! What every request passes through on its way in and out, as middleware so no handler carries
-//! it: its log line and metrics ([`track`]), and the durable write of an organization change
-//! before its 2xx leaves ([`persist_org`]).
+//! What every request passes through on its way in and out, in one middleware ([`pipeline`]) so
+//! no handler carries it, in this order:
+//!
+//! 1. the size limits: 414, 431 ([`http::over_limits`]);
+//! 2. the guard: route lookup, authentication, the authorization table ([`authz::admit`]);
+//! 3. the handler;
+//! 4. the dialect's error body for what axum answered in plain text ([`http::in_dialect`]);
+//! 5. the durable write of an organization change before its 2xx leaves;
+//! 6. the log line and the metrics.
+//!
+//! One middleware rather than a layer per step: each axum middleware layer costs every request
+//! a boxed clone of the route below it and a boxed future (see BENCHMARKS.md, "The request
+//! path"), and one function states the order the steps run in.
 
+use std::fmt::Display;
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use super::http::Dialect;
-use super::metrics::RequestLabels;
-use super::App;
+use super::http::{self, Dialect};
+use super::metrics::{self, RequestLabels};
+use super::{authz, App};
 
-/// The route label of a request no route matched.
-const UNMATCHED: &str = "unmatched";
-
-/// Logs one line per request (method, matched route, status, latency, account; never a token)
-/// and counts it in the metrics.
-pub async fn track(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+/// Runs a request through the steps above. The log line names the account the guard
+/// authenticated (method, matched route, status, latency, account; never a token); nothing here
+/// allocates but a label for a route outside the table.
+pub async fn pipeline(State(app): State<Arc<App>>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or(UNMATCHED, |p| p.as_str())
-        .to_owned();
-    let account = account_of(&app, request.headers());
-    let response = next.run(request).await;
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let dialect = Dialect::of(request.uri().path());
+    let admitted = match http::over_limits(&request) {
+        Some(refusal) => Err(Box::new(authz::Refused::from(refusal))),
+        None => authz::admit(&app, &mut request),
+    };
+    let (response, principal) = match admitted {
+        Err(refused) => (refused.response, refused.principal),
+        Ok(principal) => {
+            let org = matched
+                .as_ref()
+                .is_some_and(|p| changes_org(&method, p.as_str()));
+            let response = http::in_dialect(dialect, next.run(request).await).await;
+            (persist_org(&app, org, dialect, response).await, principal)
+        }
+    };
     let latency = started.elapsed();
     let status = response.status().as_u16();
+    let account: &dyn Display = match &principal {
+        Some(principal) => principal,
+        None => &"-",
+    };
+    let route = metrics::route_label(matched.as_ref());
     tracing::info!(
         method = %method,
         route = %route,
         status,
         latency_ms = (latency.as_secs_f64() * 1e6).round() / 1e3,
-        account = account.as_deref().unwrap_or("-"),
+        account = %account,
         "request"
     );
     let labels = RequestLabels {
         route,
-        method: method_label(&method),
+        method: metrics::method_label(&method),
         status,
     };
     app.metrics.observe(labels, latency);
     response
-}
-
-/// A method as a metric label: the standard ones by name, any other as `OTHER`, so a client
-/// inventing methods cannot grow the metrics without bound.
-fn method_label(method: &Method) -> String {
-    const KNOWN: [Method; 9] = [
-        Method::GET,
-        Method::POST,
-        Method::PUT,
-        Method::PATCH,
-        Method::DELETE,
-        Method::HEAD,
-        Method::OPTIONS,
-        Method::CONNECT,
-        Method::TRACE,
-    ];
-    if KNOWN.contains(method) {
-        method.as_str().to_owned()
-    } else {
-        "OTHER".to_owned()
-    }
-}
-
-/// Who a request's token stands for, as the log names them ([`Principal::label`]:
-/// `symphony:<username>`, `rocketchat:<username>`, `genesys:<client id>`,
-/// `gateway:<name>`); `None` without a valid token.
-///
-/// [`Principal::label`]: crate::tokens::Principal::label
-fn account_of(app: &App, headers: &HeaderMap) -> Option<String> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let bearer = header(header::AUTHORIZATION.as_str())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim());
-    let token = header("sessiontoken")
-        .or_else(|| header("x-auth-token"))
-        .or(bearer)?;
-    let principal = app.tokens.principal(token, app.clock.now_ms())?;
-    Some(principal.label())
 }
 
 /// Whether a request changes the organization state (definitions, sources, settings, feeds,
@@ -112,20 +96,11 @@ fn changes_org(method: &Method, route: &str) -> bool {
     ORG_ROUTES.contains(&route)
 }
 
-/// After a successful organization change, writes the organization state durably before the
-/// response leaves; if it cannot, the client gets a 500 in its dialect (the change is applied in
-/// memory but not acknowledged), and the error is logged.
-pub async fn persist_org(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
-    if app.data.is_none() {
-        return next.run(request).await;
-    }
-    let org = request
-        .extensions()
-        .get::<MatchedPath>()
-        .is_some_and(|p| changes_org(request.method(), p.as_str()));
-    let dialect = Dialect::of(request.uri().path());
-    let response = next.run(request).await;
-    if !org || !response.status().is_success() {
+/// After a successful organization change (`org`), writes the organization state durably
+/// before the response leaves; if it cannot, the client gets a 500 in its dialect (the change is
+/// applied in memory but not acknowledged), and the error is logged.
+async fn persist_org(app: &Arc<App>, org: bool, dialect: Dialect, response: Response) -> Response {
+    if !org || app.data.is_none() || !response.status().is_success() {
         return response;
     }
     match app.clone().save_org().await {

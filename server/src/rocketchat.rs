@@ -59,9 +59,9 @@ use serde::de::DeserializeOwned;
 use super::accounts::AccountDialect;
 use super::authz::{self, ClientAddr};
 use super::directory::User;
-use super::http::{json, json_body, Dialect, Shape};
+use super::http::{compressed, json, json_body, Dialect, Shape};
 use super::listing::{self, SharedAnswer};
-use super::secret;
+use super::secret::{self, Digest};
 use super::throttle::too_many;
 use super::tokens::Principal;
 use super::{App, Store};
@@ -109,7 +109,7 @@ pub fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/api/v1/login", post(login))
         .route("/api/v1/logout", post(logout))
-        .route("/api/v1/users.presence", get(users_presence))
+        .route("/api/v1/users.presence", compressed(get(users_presence)))
         .route("/api/v1/users.getPresence", get(get_presence))
         .route("/api/v1/users.setStatus", post(set_status))
         .route("/api/v1/settings/{id}", get(get_setting).post(set_setting))
@@ -142,8 +142,8 @@ fn ok(body: &impl serde::Serialize) -> Response {
 struct Caller {
     /// The user's Symphony id (the store's key).
     id: u64,
-    /// The token, for logout.
-    token: String,
+    /// The token's digest, for logout.
+    token: Digest,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
@@ -152,7 +152,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     /// The user the guard authenticated (it checked `X-User-Id` against the token).
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
         let caller = authz::Caller::from_request_parts(parts, state).await?;
-        match caller.principal {
+        match *caller.principal {
             Principal::RocketChat { user_id, .. } => Ok(Caller {
                 id: user_id,
                 token: caller.token,

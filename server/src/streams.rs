@@ -164,7 +164,7 @@ impl Streams {
 
     /// A place for one more stream of `principal`'s account, or why not.
     pub fn admit(self: &Arc<Self>, principal: &Principal) -> Result<StreamPermit, StreamRefusal> {
-        let account = principal.label();
+        let account = principal.to_string();
         let mut open = self.open.lock();
         if open.total >= self.limits.total {
             return Err(StreamRefusal::ServerFull {

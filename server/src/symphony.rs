@@ -67,7 +67,7 @@ use serde::Deserialize;
 use super::accounts::{AccountDialect, SymphonyAccount};
 use super::authz::{Caller, ClientAddr};
 use super::feeds::{CreateError, Owner};
-use super::http::{json, json_body, Shape};
+use super::http::{compressed, json, json_body, Shape};
 use super::listing::{self, CHUNK_ROWS};
 use super::throttle::too_many;
 use super::tokens::Principal;
@@ -142,7 +142,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/relay/pubkey/authenticate", post(key_manager_login))
         .route("/sessionauth/v1/logout", post(logout))
         .route("/pod/v2/sessioninfo", get(session_info))
-        .route("/pod/v2/users/presence", get(all_presence))
+        .route("/pod/v2/users/presence", compressed(get(all_presence)))
         .route(
             "/pod/v2/user/presence",
             get(own_presence).post(set_own_presence),
@@ -150,7 +150,10 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/pod/v3/user/{uid}/presence", get(user_presence))
         .route("/pod/v3/user/presence", post(set_user_presence))
         .route("/pod/v1/presence/feed/create", post(create_feed))
-        .route("/pod/v1/presence/feed/{id}/read", get(read_feed))
+        .route(
+            "/pod/v1/presence/feed/{id}/read",
+            compressed(get(read_feed)),
+        )
         .route("/pod/v1/presence/feed/{id}/delete", post(delete_feed))
 }
 
@@ -205,12 +208,10 @@ fn path<T>(path: Result<Path<T>, PathRejection>) -> Result<T, Failure> {
 /// The service account a request's `sessionToken` header stands for; 401 without one.
 #[derive(Clone, Debug)]
 pub struct Bot {
-    /// Its username.
-    pub username: String,
     /// Its user id.
     pub user_id: u64,
-    /// Its entitlements.
-    pub entitlements: Vec<String>,
+    /// The account: always a [`Principal::Symphony`], shared with the token table.
+    principal: Arc<Principal>,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Bot {
@@ -218,25 +219,31 @@ impl<S: Send + Sync> FromRequestParts<S> for Bot {
 
     /// The service account the guard authenticated.
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
-        match Caller::from_request_parts(parts, state).await?.principal {
-            Principal::Symphony {
-                username,
-                user_id,
-                entitlements,
-            } => Ok(Bot {
-                username,
-                user_id,
-                entitlements,
-            }),
+        let principal = Caller::from_request_parts(parts, state).await?.principal;
+        match *principal {
+            Principal::Symphony { user_id, .. } => Ok(Bot { user_id, principal }),
             _ => Err(error(StatusCode::UNAUTHORIZED, "invalid session token")),
         }
     }
 }
 
 impl Bot {
+    /// Its username.
+    fn username(&self) -> &str {
+        self.principal.account()
+    }
+
+    /// Its entitlements.
+    fn entitlements(&self) -> &[String] {
+        match &*self.principal {
+            Principal::Symphony { entitlements, .. } => entitlements,
+            _ => &[],
+        }
+    }
+
     /// The account, as feeds are owned.
     fn owner(&self) -> Owner {
-        (AccountDialect::Symphony, self.username.clone())
+        (AccountDialect::Symphony, self.username().to_owned())
     }
 }
 
@@ -368,7 +375,7 @@ async fn logout(Shared(app): Shared<Arc<App>>, caller: Caller) -> Response {
 
 /// `GET /pod/v2/sessioninfo`: who the session is.
 async fn session_info(bot: Bot) -> Response {
-    let info = UserV2::service_account(bot.user_id, &bot.username, &bot.entitlements);
+    let info = UserV2::service_account(bot.user_id, bot.username(), bot.entitlements());
     json(StatusCode::OK, &info)
 }
 

@@ -14,6 +14,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::RwLock;
@@ -96,11 +97,6 @@ impl Principal {
         }
     }
 
-    /// `dialect:account`, as logs, metrics and caps name an account.
-    pub fn label(&self) -> String {
-        format!("{}:{}", self.dialect().name(), self.account())
-    }
-
     /// The user the account is, if it is one (Genesys clients and gateways are not).
     pub fn own_user(&self) -> Option<u64> {
         match self {
@@ -152,6 +148,14 @@ impl Principal {
     }
 }
 
+/// `dialect:account`, as logs, metrics and caps name an account (`symphony:presence-bot`):
+/// written straight into the log line, so naming the caller allocates nothing.
+impl std::fmt::Display for Principal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.dialect().name(), self.account())
+    }
+}
+
 /// A revoked token issued in advance, as [`Tokens::revocations`] exports it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Revoked {
@@ -175,7 +179,8 @@ pub struct Revocations {
 /// One live token.
 #[derive(Clone, Debug)]
 struct Entry {
-    principal: Principal,
+    /// Shared with every request the token authenticates, so a lookup copies no strings.
+    principal: Arc<Principal>,
     /// Ms since the epoch after which it is refused; `None` for never.
     expires_at: Option<u64>,
     /// Whether it came from the accounts file.
@@ -252,7 +257,7 @@ impl Tokens {
             table.live.insert(
                 digest,
                 Entry {
-                    principal,
+                    principal: Arc::new(principal),
                     expires_at,
                     in_advance: true,
                 },
@@ -299,7 +304,7 @@ impl Tokens {
         table.live.insert(
             digest,
             Entry {
-                principal,
+                principal: Arc::new(principal),
                 expires_at: Some(expires_at),
                 in_advance: false,
             },
@@ -308,21 +313,20 @@ impl Tokens {
         Ok(Issued { token, lifetime })
     }
 
-    /// Whom `token` stands for at `now_ms`; `None` if it was never issued, has expired or was
-    /// revoked.
-    pub fn principal(&self, token: &str, now_ms: u64) -> Option<Principal> {
-        let digest = Digest::of(token);
+    /// Whom the token of `digest` ([`Digest::of`] the token) stands for at `now_ms`; `None` if
+    /// it was never issued, has expired or was revoked.
+    pub fn principal(&self, digest: &Digest, now_ms: u64) -> Option<Arc<Principal>> {
         let table = self.table.read();
-        let (stored, entry) = table.live.get_key_value(&digest)?;
+        let (stored, entry) = table.live.get_key_value(digest)?;
         // The map found it by digest; the constant-time check costs nothing and keeps the rule
         // "secrets are compared in constant time" true without exceptions.
-        (stored.same(&digest) && !expired(entry, now_ms)).then(|| entry.principal.clone())
+        (stored.same(digest) && !expired(entry, now_ms)).then(|| entry.principal.clone())
     }
 
-    /// Revokes `token` (logout); whether it was live. A token issued in advance stays revoked
-    /// in [`Tokens::revocations`].
-    pub fn revoke(&self, token: &str) -> bool {
-        let digest = Digest::of(token);
+    /// Revokes the token of `digest` (logout); whether it was live. A token issued in advance
+    /// stays revoked in [`Tokens::revocations`].
+    pub fn revoke(&self, digest: &Digest) -> bool {
+        let digest = *digest;
         let mut table = self.table.write();
         match table.remove(&digest) {
             Some(entry) => {
@@ -457,9 +461,10 @@ mod tests {
     #[test]
     fn a_token_lives_exactly_its_lifetime() {
         let tokens = Tokens::default();
-        let t = tokens.issue(genesys("c"), HOUR, 1_000, 4).unwrap().token;
-        assert_eq!(tokens.principal(&t, 1_000), Some(genesys("c")));
-        assert_eq!(tokens.principal(&t, 1_000 + 3_599_999), Some(genesys("c")));
+        let t = Digest::of(&tokens.issue(genesys("c"), HOUR, 1_000, 4).unwrap().token);
+        let c = Some(Arc::new(genesys("c")));
+        assert_eq!(tokens.principal(&t, 1_000), c);
+        assert_eq!(tokens.principal(&t, 1_000 + 3_599_999), c);
         assert_eq!(tokens.principal(&t, 1_000 + 3_600_000), None);
         assert_eq!(tokens.sweep(1_000 + 3_600_000), 1);
         assert!(tokens.is_empty());
@@ -468,8 +473,8 @@ mod tests {
     #[test]
     fn an_account_holds_at_most_its_cap_and_loses_its_oldest() {
         let tokens = Tokens::default();
-        let issued: Vec<String> = (0..10)
-            .map(|i| tokens.issue(genesys("c"), HOUR, i, 3).unwrap().token)
+        let issued: Vec<Digest> = (0..10)
+            .map(|i| Digest::of(&tokens.issue(genesys("c"), HOUR, i, 3).unwrap().token))
             .collect();
         assert_eq!(tokens.len(), 3);
         assert!(issued[..7]
@@ -487,17 +492,18 @@ mod tests {
         let mut accounts = Accounts::demo(&Directory::demo(2)).unwrap();
         accounts.tokens.truncate(1);
         let token = accounts.tokens[0].token.clone();
+        let digest = Digest::of(&token);
         let tokens = Tokens::from_accounts(&accounts).unwrap();
-        assert!(tokens.principal(&token, 0).is_some());
-        assert!(tokens.revoke(&token));
-        assert!(!tokens.revoke(&token));
+        assert!(tokens.principal(&digest, 0).is_some());
+        assert!(tokens.revoke(&digest));
+        assert!(!tokens.revoke(&digest));
         let saved = tokens.revocations();
         assert_eq!(saved.revoked.len(), 1);
         assert!(!serde_json::to_string(&saved).unwrap().contains(&token));
         let restarted = Tokens::from_accounts(&accounts).unwrap();
-        assert!(restarted.principal(&token, 0).is_some());
+        assert!(restarted.principal(&digest, 0).is_some());
         restarted.restore_revocations(&saved).unwrap();
-        assert!(restarted.principal(&token, 0).is_none());
+        assert!(restarted.principal(&digest, 0).is_none());
         assert_eq!(restarted.revocations(), saved);
         let bad = Revocations {
             revoked: vec![Revoked {
