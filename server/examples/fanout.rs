@@ -1,7 +1,9 @@
 //! The WebSocket fan-out driver of `server/load/run.sh`: opens N streams on a running server,
 //! reports the server's memory per idle stream, holds them open while the script loads the
 //! server over HTTP, then makes changes at a steady rate and reports how many streams received
-//! every change and the delivery latency (the change's `updatedAt` to its arrival).
+//! every change and the delivery latency (the change's `updatedAt` to its arrival). Each set it
+//! makes is a visible change (it flips a user between two categories, one set of a user at a
+//! time), so a stream that got every change got exactly `made` of them.
 //!
 //! ```text
 //! cargo run --release -p presence-server --example fanout -- ids
@@ -272,6 +274,11 @@ async fn main() -> Result<(), String> {
     let total = args.rate * args.seconds;
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate as f64));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    // One set of a user at a time, in the order made: two sets of one user in flight together
+    // could land in either order, and a set landing on the category it sets is no change, so
+    // `made` would count a change no stream can see.
+    let in_flight: Vec<Arc<tokio::sync::Mutex<()>>> =
+        users.iter().map(|_| Arc::default()).collect();
     let drive = Instant::now();
     let url = format!("http://{}/pod/v3/user/presence", args.addr);
     for i in 0..total {
@@ -280,6 +287,7 @@ async fn main() -> Result<(), String> {
             break;
         };
         let n = i as usize % users.len();
+        let previous_done = Arc::clone(&in_flight[n]).lock_owned().await;
         let user = users[n];
         let category = CATEGORIES[(i as usize / users.len() + usize::from(flipped[n])) % 2];
         let request = client
@@ -292,7 +300,7 @@ async fn main() -> Result<(), String> {
                 Ok(r) if r.status().is_success() => made.fetch_add(1, Ordering::Relaxed),
                 _ => failed.fetch_add(1, Ordering::Relaxed),
             };
-            drop(permit);
+            drop((permit, previous_done));
         });
     }
     let _ = flights.acquire_many(IN_FLIGHT as u32).await;
