@@ -227,10 +227,13 @@ impl<K: Key> Subscribers<K> {
         self.0.push(sub);
     }
 
-    /// Offers change `seq` of shard `shard` to every subscriber.
+    /// Offers change `seq` of shard `shard` to every subscriber. The presence is made once, for
+    /// the first subscriber that takes it, and cloned (a few words and a reference count) for
+    /// the others.
     pub(crate) fn offer(&self, shard: usize, seq: u64, user: &K, presence: impl Fn() -> Presence) {
+        let mut made: Option<Presence> = None;
         for sub in &self.0 {
-            sub.offer(shard, seq, user, &presence);
+            sub.offer(shard, seq, user, || made.get_or_insert_with(&presence).clone());
         }
     }
 
