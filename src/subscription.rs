@@ -233,7 +233,9 @@ impl<K: Key> Subscribers<K> {
     pub(crate) fn offer(&self, shard: usize, seq: u64, user: &K, presence: impl Fn() -> Presence) {
         let mut made: Option<Presence> = None;
         for sub in &self.0 {
-            sub.offer(shard, seq, user, || made.get_or_insert_with(&presence).clone());
+            sub.offer(shard, seq, user, || {
+                made.get_or_insert_with(&presence).clone()
+            });
         }
     }
 
