@@ -190,7 +190,8 @@ struct Entry {
 /// The table behind the lock.
 #[derive(Debug, Default)]
 struct Table {
-    live: HashMap<Digest, Entry>,
+    /// Keyed by digest, hashed with aHash: every request looks its token up here.
+    live: HashMap<Digest, Entry, ahash::RandomState>,
     /// Each account's tokens from logins, oldest first, for the per-account cap.
     by_account: HashMap<(AccountDialect, String), VecDeque<Digest>>,
     /// Revoked tokens issued in advance, with their expiry in ms.

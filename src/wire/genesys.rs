@@ -607,24 +607,36 @@ impl UserPresence {
         definition: Option<&Definition>,
     ) -> Self {
         UserPresence {
-            presence_definition: Some(PresenceDefinition::from_presence(presence, definition)),
             message: presence.details.message().map(str::to_owned),
             modified_date: Some(format_iso8601(presence.updated_at)),
-            ..UserPresence::offline(user_id, source, primary)
+            ..UserPresence::of(
+                user_id,
+                source,
+                primary,
+                PresenceDefinition::from_presence(presence, definition),
+            )
         }
     }
 
     /// The presence of a user of whom `source` knows nothing: offline, never modified.
     pub fn offline(user_id: &str, source: &SourceId, primary: bool) -> Self {
+        let offline = SystemPresence::Offline;
+        UserPresence::of(
+            user_id,
+            source,
+            primary,
+            PresenceDefinition::new(offline.as_str().into(), offline),
+        )
+    }
+
+    /// `definition` of user `user_id` from `source`, without a message or a date.
+    fn of(user_id: &str, source: &SourceId, primary: bool, definition: PresenceDefinition) -> Self {
         UserPresence {
             id: None,
             source: Some(source.to_string()),
             source_id: Some(source.to_string()),
             primary: Some(primary),
-            presence_definition: Some(PresenceDefinition::new(
-                SystemPresence::Offline.as_str().into(),
-                SystemPresence::Offline,
-            )),
+            presence_definition: Some(definition),
             message: None,
             modified_date: None,
             self_uri: Some(format!("{API}/users/{user_id}/presences/{source}")),
