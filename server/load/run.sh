@@ -7,6 +7,7 @@
 #
 #   server/load/run.sh                                  # the defaults below
 #   STREAMS=2000 RATES="100" DURATION=5 server/load/run.sh
+#   FANOUT_RESTORE=1 server/load/run.sh                 # fan-out through a lag storm (below)
 #
 # Bounded: each wrk run lasts $DURATION s, each drive $DRIVE_SECONDS s plus at most 20 s of
 # grace, every wait has a deadline; about 5 minutes with the defaults, plus the build.
@@ -21,6 +22,7 @@ CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 STREAMS=${STREAMS:-10000}
 FANOUT_SIMULATE=${FANOUT_SIMULATE:-0}
+FANOUT_RESTORE=${FANOUT_RESTORE:-0}
 RATES=${RATES:-"100 1000"}
 DRIVE_SECONDS=${DRIVE_SECONDS:-10}
 PORT=${PORT:-28417}
@@ -49,7 +51,7 @@ start_server() {
         kill "$PID" 2>/dev/null || true
         wait "$PID" 2>/dev/null || true
     fi
-    "$SERVER" --addr "$ADDR" --users "$USERS" --data-dir "$WORK/data" "$@" >"$LOG" 2>&1 &
+    "$SERVER" --addr "$ADDR" --users "$USERS" --data-dir "$WORK/${DATA:-data}" "$@" >"$LOG" 2>&1 &
     PID=$!
     for _ in $(seq 1 600); do
         kill -0 $PID 2>/dev/null || { cat "$LOG" >&2; echo "the server did not start (PORT=$PORT taken?)" >&2; exit 1; }
@@ -116,10 +118,19 @@ echo
 echo "Rocket.Chat full list: $FULL_BYTES bytes; server rss $BEFORE KiB before its runs, $(rss) KiB after, peak so far $(hwm) KiB"
 echo
 
-# The fan-out: $STREAMS streams; heartbeats while they are open; then each rate.
+# The fan-out: $STREAMS streams; heartbeats while they are open; then each rate. On a fresh
+# server by default; FANOUT_RESTORE=1 restores the first server's data instead, whose device
+# sessions then expire en masse while the streams are open.
 if [ "$FANOUT_SIMULATE" = 0 ]; then
-    start_server --simulate false
-    echo "fan-out server: fresh, no simulation; rss $(rss) KiB"
+    if [ "$FANOUT_RESTORE" = 1 ]; then
+        # The first server's data directory: its ~64k simulated device sessions expire en masse
+        # a minute in, and every stream lags at once (a lag storm).
+        start_server --simulate false
+        echo "fan-out server: the first one's data restored, no simulation; rss $(rss) KiB"
+    else
+        DATA=fanout-data start_server --simulate false
+        echo "fan-out server: fresh, no simulation; rss $(rss) KiB"
+    fi
     printf '| %-34s | %10s | %8s | %9s | %9s | %s |\n' route "req/s" "vs /healthz" p50 p99 "errors"
     printf '| %-34s | %10s | %8s | %9s | %9s | %s |\n' --- ---: ---: ---: ---: ---
     HEALTHZ_RPS=
