@@ -2,13 +2,13 @@
 //! route and the action it takes ([`ROUTES`]), and the guard ([`admit`]) that every request
 //! passes through, which reads both.
 //!
-//! The guard finds the request's route in [`ROUTES`] (a route missing there, and not one of
-//! the [`OPEN`] probes, is refused, so a new route cannot be served unguarded), authenticates the caller in the route's dialect
-//! (Symphony's `sessionToken`, Rocket.Chat's `X-Auth-Token` and `X-User-Id`, a bearer token
-//! for Genesys and the server's own routes; a token of another dialect is no token there),
-//! checks [`allows`] for the caller's [`Kind`] and the route's [`Action`], and hands the
-//! handler the [`Caller`]. Refusals are the dialect's 401 or 403 body; a client address that
-//! keeps sending tokens that do not exist is throttled (429) like a login.
+//! The guard finds the request's route in [`ROUTES`] (a route missing there, and not one of the
+//! [`OPEN`] probes, is refused, so a new route cannot be served unguarded), authenticates the
+//! caller in the route's dialect (Symphony's `sessionToken`, Rocket.Chat's `X-Auth-Token` and
+//! `X-User-Id`, a bearer token for Genesys and the server's own routes; a token of another dialect
+//! is no token there), checks [`allows`] for the caller's [`Kind`] and the route's [`Action`], and
+//! hands the handler the [`Caller`]. Refusals are the dialect's 401 or 403 body; a client address
+//! that keeps sending tokens that do not exist is throttled (429) like a login.
 //!
 //! What the table cannot say alone is checked beside it, from it: device routes act on the
 //! caller's own user unless the kind may [`Action::DevicesAnyUser`] ([`may_act_on`]), feeds

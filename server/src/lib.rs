@@ -8,11 +8,12 @@
 //! | `/api/v2`, `/oauth` | Genesys Cloud | `Authorization: Bearer` (client credentials) |
 //! | `/devices` | the server's own | `Authorization: Bearer` (any issued token) |
 //!
-//! Every request passes [`authz::admit`] (in [`requests::pipeline`]), which authenticates the caller in the route's dialect
-//! and checks [`authz::TABLE`]; logins are throttled ([`throttle`]); tokens and ids come from
-//! the OS CSPRNG and are kept hashed ([`secret`], [`tokens`]). Every error a dialect's routes
-//! give (bad input, 401, 403, 404, 405, 413, 414, 415, 429, 431) carries that dialect's error
-//! body; see [`http`]. SECURITY.md at the repository root says what is protected and how.
+//! Every request passes [`authz::admit`] (in [`requests::pipeline`]), which authenticates the
+//! caller in the route's dialect and checks [`authz::TABLE`]; logins are throttled
+//! ([`throttle`]); tokens and ids come from the OS CSPRNG and are kept hashed ([`secret`],
+//! [`tokens`]). Every error a dialect's routes give (bad input, 401, 403, 404, 405, 413, 414,
+//! 415, 429, 431) carries that dialect's error body; see [`http`]. SECURITY.md at the repository
+//! root says what is protected and how.
 
 // Nothing from a request may panic the server.
 #![cfg_attr(
