@@ -387,3 +387,16 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_come_from_static_tables_and_unknown_methods_are_one_label() {
+        assert_eq!(route_label(None), "unmatched");
+        assert_eq!(method_label(&Method::GET), "GET");
+        let invented = Method::from_bytes(b"BREW").unwrap();
+        assert_eq!(method_label(&invented), "OTHER");
+    }
+}

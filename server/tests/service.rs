@@ -607,3 +607,79 @@ fn gauge(e: &Exposition, name: &str) -> f64 {
         other => panic!("{name} is not a gauge: {other:?}"),
     }
 }
+
+/// One log line per request: its route, status and the account the guard authenticated (also
+/// on a 403), `-` without one; never a token.
+#[tokio::test]
+async fn each_request_logs_one_line_naming_its_account_and_never_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path(), &[], &[]);
+    let user = User::demo(0).id;
+    let heartbeat = format!("/devices/v1/users/{user}/sessions/1/heartbeat");
+    let send = |method: Method, path: &str, header: (&str, String)| {
+        reqwest::Client::new()
+            .request(method, s.url(path))
+            .header(header.0, header.1)
+            .send()
+    };
+    let (symphony, genesys) = (s.token("Symphony"), s.token("Genesys"));
+    let bearer = |t: &str| ("Authorization", format!("Bearer {t}"));
+    let answers = [
+        send(
+            Method::GET,
+            "/pod/v2/users/presence",
+            ("sessionToken", symphony.clone()),
+        )
+        .await,
+        send(Method::POST, &heartbeat, bearer(&genesys)).await,
+        send(
+            Method::GET,
+            "/api/v2/presencedefinitions",
+            bearer("not-a-token"),
+        )
+        .await,
+        send(Method::GET, "/healthz", ("X-Nothing", String::new())).await,
+    ];
+    let statuses: Vec<u16> = answers
+        .into_iter()
+        .map(|a| a.expect("request").status().as_u16())
+        .collect();
+    assert_eq!(statuses, [200, 403, 401, 200]);
+    s.signal("TERM");
+    let (status, logs) = s.wait();
+    assert!(status.success(), "{status:?}");
+    let lines: Vec<Value> = logs
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["message"] == "request")
+        .collect();
+    let seen: Vec<(String, u64, String)> = lines
+        .iter()
+        .map(|l| {
+            let text = |k: &str| l[k].as_str().unwrap_or_default().to_owned();
+            (
+                text("route"),
+                l["status"].as_u64().unwrap_or(0),
+                text("account"),
+            )
+        })
+        .collect();
+    let expected = [
+        ("/pod/v2/users/presence", 200, "symphony:presence-bot"),
+        (
+            "/devices/v1/users/{userId}/sessions/{sessionId}/heartbeat",
+            403,
+            "genesys:demo-client",
+        ),
+        ("/api/v2/presencedefinitions", 401, "-"),
+        ("/healthz", 200, "-"),
+    ]
+    .map(|(r, s, a)| (r.to_owned(), s, a.to_owned()));
+    assert_eq!(seen, expected, "{logs:#?}");
+    for token in [&symphony, &genesys] {
+        assert!(
+            !logs.iter().any(|l| l.contains(token.as_str())),
+            "{logs:#?}"
+        );
+    }
+}
