@@ -111,8 +111,9 @@ pub fn json(status: StatusCode, body: &impl serde::Serialize) -> Response {
 }
 
 /// The refusal, in the path's dialect, of a request target over [`MAX_URI`] (414) or headers
-/// over [`MAX_HEADER_BYTES`] (431), before any handler reads them; `None` within the limits. (What is past hyper's own parser
-/// limits, or not HTTP at all, hyper answers itself with an empty body: see SECURITY.md.)
+/// over [`MAX_HEADER_BYTES`] (431), before any handler reads them; `None` within the limits.
+/// (What is past hyper's own parser limits, or not HTTP at all, hyper answers itself with an
+/// empty body: see SECURITY.md.)
 pub fn over_limits(request: &Request) -> Option<Response> {
     let dialect = Dialect::of(request.uri().path());
     let target = request

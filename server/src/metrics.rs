@@ -90,7 +90,7 @@ pub fn route_label(matched: Option<&MatchedPath>) -> Cow<'static, str> {
     let Some(path) = matched.map(MatchedPath::as_str) else {
         return Cow::Borrowed(UNMATCHED);
     };
-    [HEALTHZ, READYZ, METRICS]
+    authz::OPEN
         .into_iter()
         .find(|p| *p == path)
         .or_else(|| authz::listed_path(path))
