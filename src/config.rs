@@ -34,7 +34,7 @@ pub struct StoreConfig {
     /// Longest status message, in bytes (1024).
     pub max_message_len: usize,
     /// Most sessions one user may have at once (64); a heartbeat that would open one more is
-    /// [`Error::TooManySessions`](crate::Error::TooManySessions). Bounds what one caller can
+    /// [`Error::TooManySessions`]. Bounds what one caller can
     /// make the store hold, and the work of a sweep of that user.
     pub max_sessions_per_user: usize,
 }
@@ -111,7 +111,8 @@ impl StoreConfig {
     /// Checks every field; returns the config unchanged if it is usable.
     ///
     /// Refuses more than [`StoreConfig::MAX_SHARDS`] shards, a zero window, log capacity,
-    /// page size, idle time, TTL or session cap, a `max_page` below `default_page`, and durations of more than 2^32 ms (49 days), which no presence needs.
+    /// page size, idle time, TTL or session cap, a `max_page` below `default_page`, and
+    /// durations of more than 2^32 ms (49 days), which no presence needs.
     pub fn validate(&self) -> Result<&Self, Error> {
         let invalid = |reason: String| Err(Error::InvalidConfig { reason });
         if self.shards > Self::MAX_SHARDS {

@@ -208,6 +208,7 @@ impl PresenceDetails {
     }
 
     /// The details as the store keeps them.
+    #[cfg(feature = "serde")]
     pub(crate) fn to_detail(&self) -> Detail {
         self.0.as_deref().cloned().unwrap_or_default()
     }

@@ -5,18 +5,19 @@
 //! The slab starts with the *sorted run*: records in key order, which a page reads in sequence
 //! like the leaves of a B-tree. Users added since are appended after it and found in key order
 //! through a small `BTreeMap`, the *tail*. Once the users added, removed or freed since the last
-//! time pass (records + log entries / 4) / 32, the shard *compacts*: it sorts every live record
-//! into a new run and moves each slot the hash table, log, wheel and side tables hold with its
-//! record. That is O(records + log entries) once per that many changes: O(1) per change,
-//! amortized, however long the log is next to the records.
+//! time pass (records + log entries / 4) / 32, the shard *compacts*: it merges the records after
+//! the run into it, in place from the back, and moves each slot the hash table, log, wheel and
+//! side tables hold with its record. That is O(records + log entries) once per that many
+//! changes: O(1) per change, amortized, however long the log is next to the records.
 //!
 //! A removed user leaves a tombstone (its record, marked removed, still in the hash table) until
 //! its last log entry is pruned, so deltas can report the removal and a user re-added meanwhile
 //! keeps one record and one latest entry; then the record is *freed* (out of the hash table) and
-//! dropped at the next compaction, which files tombstones after the run. Invariants: every log
-//! entry's record has `version >= ` the entry's sequence, with equality for exactly the latest
-//! change of each record, and no entry names a freed record; every live user's record is in the
-//! run or in the tail, not both; `live` counts the records that are not tombstones.
+//! dropped at the next compaction. A compaction files tombstones in the run by key like live
+//! users (pages skip them), so it never sorts more than what came after the run. Invariants:
+//! every log entry's record has `version >= ` the entry's sequence, with equality for exactly the
+//! latest change of each record, and no entry names a freed record; every live user's record is
+//! in the run or in the tail, not both; `live` counts the records that are not tombstones.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
@@ -25,7 +26,6 @@ use std::sync::Arc;
 use ahash::RandomState;
 
 use crate::log::{Entry, Log};
-use crate::page::Merge;
 use crate::presence::{Detail, PresenceDetails};
 use crate::session::{
     aggregate, Aging, MoreSessions, Session, Timeouts, Wheel, MAX_TIME, NEVER, NOT_SCHEDULED,
@@ -375,9 +375,10 @@ impl<K: Key> Shard<K> {
 
     /// Users from `start` on, in key order, with their slots: the sorted run from `start`
     /// merged with the tail.
+    #[cfg(any(test, feature = "serde"))]
     pub(crate) fn range(&self, start: Bound<&K>) -> impl Iterator<Item = (&K, u32)> {
         let from = Self::run_starts(&[self], start)[0];
-        Merge::new(self.sources(from, start)).map(|(_, key, slot)| (key, slot))
+        crate::page::Merge::new(self.sources(from, start)).map(|(_, key, slot)| (key, slot))
     }
 
     /// Where `start` falls in the sorted run of each of `shards`, found for all at once: a
@@ -910,56 +911,89 @@ impl<K: Key> Shard<K> {
         len / COMPACT_EVERY + 16
     }
 
-    /// Rebuilds the slab: every live user's record in key order (the new sorted run), then the
-    /// tombstones; freed records are dropped. Every slot held elsewhere (the hash table, the
-    /// log, the wheel and the side tables) moves with its record. O(records + log entries).
+    /// Rebuilds the slab as one sorted run: the records after the run (the tail's users, a
+    /// bulk load's, tombstones) are merged into it in key order, and freed records are dropped.
+    /// Every slot held elsewhere (the hash table, the log, the wheel and the side tables) moves
+    /// with its record. O(records + log entries).
+    ///
+    /// The merge runs in place from the back, so records stream through the slab in sequence
+    /// and no second slab is allocated and faulted in; records below the first incoming key do
+    /// not move at all.
     #[cold]
     #[inline(never)]
     fn compact(&mut self) {
-        let mut order: Vec<u32> = Vec::with_capacity(self.live + self.tombstones);
-        order.extend(self.range(Bound::Unbounded).map(|(_, slot)| slot));
-        if let Some(loose) = self.loose.as_mut().filter(|l| !l.is_empty()) {
-            let mut loose = std::mem::take(loose);
+        let len = self.records.len();
+        let sorted = self.sorted;
+        let kept = |r: &Record<K>| r.flags & FREED == 0;
+        // The records after the run that stay, in key order: the tail's own order, unless a bulk
+        // load's users or tombstones are among them too.
+        let mut incoming: Vec<u32> = (sorted..len)
+            .filter(|&s| kept(&self.records[s]))
+            .map(|s| s as u32)
+            .collect();
+        let kept_after = incoming.len();
+        if self.loose.is_none() && kept_after == self.tail.len() {
+            incoming.clear();
+            incoming.extend(self.tail.values().copied());
+        } else {
             let records = &self.records;
-            let key = |s: &u32| &records[*s as usize].key;
-            loose.sort_unstable_by(|a, b| key(a).cmp(key(b)));
-            order = merge_sorted(&order, &loose, key);
+            incoming
+                .sort_unstable_by(|a, b| records[*a as usize].key.cmp(&records[*b as usize].key));
         }
-        let sorted = order.len();
-        let is_tombstone = |r: &Record<K>| r.flags & (REMOVED | FREED) == REMOVED;
-        order.extend(
-            (0..)
-                .zip(&self.records)
-                .filter(|(_, r)| is_tombstone(r))
-                .map(|(slot, _)| slot),
-        );
+        let freed = len - self.live - self.tombstones;
+        let freed_in_run = freed.saturating_sub(len - sorted - kept_after);
+        let mut after: Vec<Option<Record<K>>> = self.records.drain(sorted..).map(Some).collect();
+        let mut incoming: Vec<(u32, Record<K>)> = incoming
+            .into_iter()
+            .filter_map(|s| Some((s, after[s as usize - sorted].take()?)))
+            .collect();
+        drop(after);
+        // The run less its freed records, in order; `origin[i]` is the old slot of record `i`
+        // (left empty when no record of the run was freed, and then `i` itself).
+        let mut origin: Vec<u32> = Vec::new();
+        if freed_in_run > 0 {
+            origin.reserve(sorted);
+            let mut kept_so_far = 0;
+            for slot in 0..sorted {
+                if kept(&self.records[slot]) {
+                    self.records.swap(kept_so_far, slot);
+                    origin.push(slot as u32);
+                    kept_so_far += 1;
+                }
+            }
+            self.records.truncate(kept_so_far);
+        }
+        let origin_of = |i: usize| origin.get(i).map_or(i, |&slot| slot as usize);
         // Old slot to new; `NOT_KEPT` for a freed record.
-        let mut moved = vec![NOT_KEPT; self.records.len()];
-        for (new, &old) in (0..).zip(&order) {
-            moved[old as usize] = new;
-        }
-        // Permute the slab in place (freed records to the end, then cut off): no second slab
-        // to allocate and fault in, and each record moves once, straight to its place.
-        let kept = order.len();
-        let mut dest = moved.clone();
-        for (d, spare) in dest
-            .iter_mut()
-            .filter(|d| **d == NOT_KEPT)
-            .zip(kept as u32..)
-        {
-            *d = spare;
-        }
-        for i in 0..dest.len() {
-            while dest[i] as usize != i {
-                let to = dest[i] as usize;
-                self.records.swap(i, to);
-                dest.swap(i, to);
+        let mut moved = vec![NOT_KEPT; len];
+        // Merge from the back: the slab grows by stand-ins for the incoming records, and each
+        // place from the end takes the greater of the run's last unplaced record and the last
+        // incoming one. A stand-in swapped down is overwritten before the merge ends.
+        let mut run_left = self.records.len();
+        self.records
+            .extend(incoming.iter().map(|(_, r)| Record::new(r.key.clone())));
+        let mut place = self.records.len();
+        while let Some((slot, rec)) = incoming.last_mut() {
+            place -= 1;
+            if run_left > 0 && self.records[run_left - 1].key > rec.key {
+                run_left -= 1;
+                self.records.swap(run_left, place);
+                moved[origin_of(run_left)] = place as u32;
+            } else {
+                std::mem::swap(&mut self.records[place], rec);
+                moved[*slot as usize] = place as u32;
+                incoming.pop();
             }
         }
-        drop(dest);
-        self.records.truncate(kept);
+        for i in 0..run_left {
+            moved[origin_of(i)] = i as u32;
+        }
+        let kept = self.records.len();
         if self.records.capacity() > kept + 2 * Self::room(kept) {
             self.records.shrink_to(kept + Self::room(kept));
+        }
+        if let Some(loose) = &mut self.loose {
+            loose.clear();
         }
         let to = |slot: u32| moved[slot as usize];
         self.table.remap(to);
@@ -969,8 +1003,9 @@ impl<K: Key> Shard<K> {
         rekey(&mut self.extras, to);
         rekey(&mut self.more_sessions, to);
         self.tail.clear();
-        self.sorted = sorted;
-        self.fences = self.records[..sorted]
+        self.sorted = kept;
+        self.fences = self
+            .records
             .iter()
             .step_by(FENCE_EVERY)
             .map(|r| r.key.clone())
@@ -1197,24 +1232,6 @@ impl<K: Key> Shard<K> {
             .map(|s| s.deadline(t));
         extra.chain([inline.deadline(t)]).min()
     }
-}
-
-/// Two lists of slots, each sorted by `key`, as one.
-fn merge_sorted<'a, K: Ord + 'a>(a: &[u32], b: &[u32], key: impl Fn(&u32) -> &'a K) -> Vec<u32> {
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        if key(&b[j]) < key(&a[i]) {
-            out.push(b[j]);
-            j += 1;
-        } else {
-            out.push(a[i]);
-            i += 1;
-        }
-    }
-    out.extend_from_slice(&a[i..]);
-    out.extend_from_slice(&b[j..]);
-    out
 }
 
 /// A slot `compact` drops.
@@ -1476,6 +1493,17 @@ mod tests {
             let want: Vec<u64> = model.range(start + 1..).copied().collect();
             assert_eq!(got, want, "step {step}");
             assert_eq!(shard.live(), model.len());
+            // Every user is found at its own record, and every log entry names a record whose
+            // version is at least the entry's, through every move of the records.
+            for key in &model {
+                let slot = shard.get(hasher.hash_one(key), key);
+                assert_eq!(slot.map(|s| shard.key(s)), Some(key), "step {step}");
+            }
+            let first = shard.log.front().map_or(0, |(seq, _)| seq - 1);
+            for (seq, entry) in shard.log.after_seq(first).into_iter().flatten() {
+                let rec = &shard.records[entry.slot as usize];
+                assert!(rec.version >= seq && rec.flags & FREED == 0, "step {step}");
+            }
         }
         assert!(compactions > 10, "{compactions} compactions in sweeps");
         let addressed = shard.live + shard.tombstones;
