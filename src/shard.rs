@@ -970,6 +970,13 @@ impl<K: Key> Shard<K> {
         // place from the end takes the greater of the run's last unplaced record and the last
         // incoming one. A stand-in swapped down is overwritten before the merge ends.
         let mut run_left = self.records.len();
+        if run_left == 0 {
+            // Nothing to merge with (a restore, a first bulk load): the records go in as they are.
+            for (slot, rec) in incoming.drain(..) {
+                moved[slot as usize] = self.records.len() as u32;
+                self.records.push(rec);
+            }
+        }
         self.records
             .extend(incoming.iter().map(|(_, r)| Record::new(r.key.clone())));
         let mut place = self.records.len();
@@ -1364,7 +1371,7 @@ mod snapshot {
                     ),
                 });
             }
-            let (slot, _) = self.upsert(hash, &user.user)?;
+            let (slot, _) = self.add(hash, &user.user, None)?;
             let own = user.own;
             let detail = own.details.to_detail();
             let mut sessions = user.sessions.iter();
