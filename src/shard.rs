@@ -912,27 +912,21 @@ impl<K: Key> Shard<K> {
     }
 
     /// Rebuilds the slab as one sorted run: the records after the run (the tail's users, a
-    /// bulk load's, tombstones) are merged into it in key order, and freed records are dropped.
-    /// Every slot held elsewhere (the hash table, the log, the wheel and the side tables) moves
-    /// with its record. O(records + log entries).
-    ///
-    /// The merge runs in place from the back, so records stream through the slab in sequence
-    /// and no second slab is allocated and faulted in; records below the first incoming key do
-    /// not move at all.
+    /// bulk load's, tombstones) go into it in key order, and freed records are dropped. Every
+    /// slot held elsewhere (the hash table, the log, the wheel and the side tables) moves with
+    /// its record. O(records + log entries).
     #[cold]
     #[inline(never)]
     fn compact(&mut self) {
         let len = self.records.len();
         let sorted = self.sorted;
-        let kept = |r: &Record<K>| r.flags & FREED == 0;
         // The records after the run that stay, in key order: the tail's own order, unless a bulk
         // load's users or tombstones are among them too.
         let mut incoming: Vec<u32> = (sorted..len)
-            .filter(|&s| kept(&self.records[s]))
+            .filter(|&s| self.records[s].flags & FREED == 0)
             .map(|s| s as u32)
             .collect();
-        let kept_after = incoming.len();
-        if self.loose.is_none() && kept_after == self.tail.len() {
+        if self.loose.is_none() && incoming.len() == self.tail.len() {
             incoming.clear();
             incoming.extend(self.tail.values().copied());
         } else {
@@ -940,60 +934,12 @@ impl<K: Key> Shard<K> {
             incoming
                 .sort_unstable_by(|a, b| records[*a as usize].key.cmp(&records[*b as usize].key));
         }
-        let freed = len - self.live - self.tombstones;
-        let freed_in_run = freed.saturating_sub(len - sorted - kept_after);
-        let mut after: Vec<Option<Record<K>>> = self.records.drain(sorted..).map(Some).collect();
-        let mut incoming: Vec<(u32, Record<K>)> = incoming
-            .into_iter()
-            .filter_map(|s| Some((s, after[s as usize - sorted].take()?)))
-            .collect();
-        drop(after);
-        // The run less its freed records, in order; `origin[i]` is the old slot of record `i`
-        // (left empty when no record of the run was freed, and then `i` itself).
-        let mut origin: Vec<u32> = Vec::new();
-        if freed_in_run > 0 {
-            origin.reserve(sorted);
-            let mut kept_so_far = 0;
-            for slot in 0..sorted {
-                if kept(&self.records[slot]) {
-                    self.records.swap(kept_so_far, slot);
-                    origin.push(slot as u32);
-                    kept_so_far += 1;
-                }
-            }
-            self.records.truncate(kept_so_far);
-        }
-        let origin_of = |i: usize| origin.get(i).map_or(i, |&slot| slot as usize);
         // Old slot to new; `NOT_KEPT` for a freed record.
         let mut moved = vec![NOT_KEPT; len];
-        // Merge from the back: the slab grows by stand-ins for the incoming records, and each
-        // place from the end takes the greater of the run's last unplaced record and the last
-        // incoming one. A stand-in swapped down is overwritten before the merge ends.
-        let mut run_left = self.records.len();
-        if run_left == 0 {
-            // Nothing to merge with (a restore, a first bulk load): the records go in as they are.
-            for (slot, rec) in incoming.drain(..) {
-                moved[slot as usize] = self.records.len() as u32;
-                self.records.push(rec);
-            }
-        }
-        self.records
-            .extend(incoming.iter().map(|(_, r)| Record::new(r.key.clone())));
-        let mut place = self.records.len();
-        while let Some((slot, rec)) = incoming.last_mut() {
-            place -= 1;
-            if run_left > 0 && self.records[run_left - 1].key > rec.key {
-                run_left -= 1;
-                self.records.swap(run_left, place);
-                moved[origin_of(run_left)] = place as u32;
-            } else {
-                std::mem::swap(&mut self.records[place], rec);
-                moved[*slot as usize] = place as u32;
-                incoming.pop();
-            }
-        }
-        for i in 0..run_left {
-            moved[origin_of(i)] = i as u32;
+        if sorted == 0 {
+            self.permute_into(&incoming, &mut moved);
+        } else {
+            self.merge_into_run(incoming, &mut moved);
         }
         let kept = self.records.len();
         if self.records.capacity() > kept + 2 * Self::room(kept) {
@@ -1018,6 +964,86 @@ impl<K: Key> Shard<K> {
             .map(|r| r.key.clone())
             .collect();
         self.since_compaction = 0;
+    }
+
+    /// With no run (a restore, a first bulk load): permutes the slab in place so that record
+    /// `i` is the one at `order[i]`, each record moved once, straight to its place; the
+    /// records not in `order` (freed) are dropped. Fills `moved`.
+    fn permute_into(&mut self, order: &[u32], moved: &mut [u32]) {
+        for (new, &old) in (0..).zip(order) {
+            moved[old as usize] = new;
+        }
+        let mut dest = moved.to_vec();
+        for (d, spare) in dest
+            .iter_mut()
+            .filter(|d| **d == NOT_KEPT)
+            .zip(order.len() as u32..)
+        {
+            *d = spare;
+        }
+        for i in 0..dest.len() {
+            while dest[i] as usize != i {
+                let to = dest[i] as usize;
+                self.records.swap(i, to);
+                dest.swap(i, to);
+            }
+        }
+        self.records.truncate(order.len());
+    }
+
+    /// Merges the records at `incoming` (after the run, in key order) into the run, dropping
+    /// the freed records of both; fills `moved`. In place from the back, so records stream
+    /// through the slab in sequence, no second slab is allocated and faulted in, and records
+    /// below the first incoming key do not move at all.
+    fn merge_into_run(&mut self, incoming: Vec<u32>, moved: &mut [u32]) {
+        let sorted = self.sorted;
+        let kept = |r: &Record<K>| r.flags & FREED == 0;
+        let freed = self.records.len() - self.live - self.tombstones;
+        let freed_in_run = freed.saturating_sub(self.records.len() - sorted - incoming.len());
+        let mut after: Vec<Option<Record<K>>> = self.records.drain(sorted..).map(Some).collect();
+        let mut incoming: Vec<(u32, Record<K>)> = incoming
+            .into_iter()
+            .filter_map(|s| Some((s, after[s as usize - sorted].take()?)))
+            .collect();
+        drop(after);
+        // The run less its freed records, in order; `origin[i]` is the old slot of record `i`
+        // (left empty when no record of the run was freed, and then `i` itself).
+        let mut origin: Vec<u32> = Vec::new();
+        if freed_in_run > 0 {
+            origin.reserve(sorted);
+            let mut kept_so_far = 0;
+            for slot in 0..sorted {
+                if kept(&self.records[slot]) {
+                    self.records.swap(kept_so_far, slot);
+                    origin.push(slot as u32);
+                    kept_so_far += 1;
+                }
+            }
+            self.records.truncate(kept_so_far);
+        }
+        let origin_of = |i: usize| origin.get(i).map_or(i, |&slot| slot as usize);
+        // The slab grows by stand-ins for the incoming records, and each place from the end
+        // takes the greater of the run's last unplaced record and the last incoming one. A
+        // stand-in swapped down is overwritten before the merge ends.
+        let mut run_left = self.records.len();
+        self.records
+            .extend(incoming.iter().map(|(_, r)| Record::new(r.key.clone())));
+        let mut place = self.records.len();
+        while let Some((slot, rec)) = incoming.last_mut() {
+            place -= 1;
+            if run_left > 0 && self.records[run_left - 1].key > rec.key {
+                run_left -= 1;
+                self.records.swap(run_left, place);
+                moved[origin_of(run_left)] = place as u32;
+            } else {
+                std::mem::swap(&mut self.records[place], rec);
+                moved[*slot as usize] = place as u32;
+                incoming.pop();
+            }
+        }
+        for i in 0..run_left {
+            moved[origin_of(i)] = i as u32;
+        }
     }
 
     /// Logs a visible change of the record at `slot` and offers it to subscribers.
