@@ -930,9 +930,21 @@ impl<K: Key> Shard<K> {
             incoming.clear();
             incoming.extend(self.tail.values().copied());
         } else {
+            // They are in slot order, the order they came in. A restore brings each shard the
+            // users of every old shard, each old shard's in key order: a few ascending runs,
+            // which a stable sort finds and merges in a few passes. Anything else is sorted
+            // without regard to order.
             let records = &self.records;
-            incoming
-                .sort_unstable_by(|a, b| records[*a as usize].key.cmp(&records[*b as usize].key));
+            let key = |slot: &u32| &records[*slot as usize].key;
+            let runs = 1 + incoming
+                .windows(2)
+                .filter(|w| key(&w[0]) > key(&w[1]))
+                .count();
+            if runs <= incoming.len() / 1024 + 1 {
+                incoming.sort_by(|a, b| key(a).cmp(key(b)));
+            } else {
+                incoming.sort_unstable_by(|a, b| key(a).cmp(key(b)));
+            }
         }
         // Old slot to new; `NOT_KEPT` for a freed record.
         let mut moved = vec![NOT_KEPT; len];

@@ -568,9 +568,11 @@ impl<K: Key> PresenceStore<K> {
         }
         // Users go into each shard's slab as they come and are sorted into its run once, at
         // the end, rather than through the tail and a compaction every 32nd of the shard.
+        // No one else holds the new store yet: its shards are locked once for the whole load.
         let per_shard = snapshot.users.len() / store.shards.len() + 1;
-        for shard in store.shards.iter() {
-            shard.write().begin_bulk(per_shard);
+        let mut shards: Vec<_> = store.shards.iter().map(|shard| shard.write()).collect();
+        for shard in shards.iter_mut() {
+            shard.begin_bulk(per_shard);
         }
         for user in snapshot.users {
             let named = user.sources.iter().map(|p| &p.source).chain(&user.primary);
@@ -582,13 +584,14 @@ impl<K: Key> PresenceStore<K> {
                         reason: format!("user {:?} names unknown source {source}", user.user),
                     })?;
             }
-            let (hash, shard) = store.route(&user.user);
-            shard.write().restore_user(hash, user, &store.limits)?;
+            let (hash, index) = store.locate(&user.user);
+            shards[index].restore_user(hash, user, &store.limits)?;
         }
         let now = store.clock.now_ms();
-        for shard in store.shards.iter() {
-            shard.write().finish_restore(now, snapshot.sequence);
+        for shard in shards.iter_mut() {
+            shard.finish_restore(now, snapshot.sequence);
         }
+        drop(shards);
         Ok(store)
     }
 
