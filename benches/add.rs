@@ -1,7 +1,8 @@
 //! Adding users: one by one (a heartbeat each, a user connecting), in bulk
 //! (`heartbeat_many`, a restart or a mass reconnect) and by `restore` of a snapshot, against
-//! `DashMap::insert` of new keys into an empty map, all in one group per size so one report
-//! holds the ratios. Every routine starts from an empty store or map, built outside the timing,
+//! `DashMap::insert` of new keys into an empty map, and `BTreeMap::insert` (an ordered map's
+//! insert, for what key order costs on its own), all in one group per size so one report holds
+//! the ratios. Every routine starts from an empty store or map, built outside the timing,
 //! and what it fills is dropped outside the timing too.
 //!
 //! Targets (issue 16): one by one <= 2x `DashMap::insert` of a new key; restoring 1M users >= 3x
@@ -14,7 +15,7 @@ use std::sync::Arc;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use presence_store::{Activity, ManualClock, PresenceStore, StoreConfig};
 
-use common::{Dash, Value, T0};
+use common::{Dash, Tree, Value, T0};
 
 fn add_u64(c: &mut Criterion, n: usize) {
     let keys = common::u64_keys(n);
@@ -70,6 +71,19 @@ fn add_u64(c: &mut Criterion, n: usize) {
                     dash.insert(k, Value::new(presence_store::Category::Available, T0));
                 }
                 dash
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    // An ordered map's insert: what keeping users in key order costs on its own.
+    g.bench_function("btreemap_insert_new", |b| {
+        b.iter_batched(
+            Tree::new,
+            |mut tree| {
+                for &k in &keys {
+                    tree.insert(k, Value::new(presence_store::Category::Available, T0));
+                }
+                tree
             },
             BatchSize::PerIteration,
         )
