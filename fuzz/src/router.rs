@@ -178,6 +178,9 @@ pub const ROUTES: &[Route] = &[
     ),
     route("GET", "/devices/v1/stream", O),
     route("GET", "/openapi.json", O),
+    // The logouts, last so that the indexes of the routes above stay as the corpus has them.
+    route("POST", "/sessionauth/v1/logout", S),
+    route("DELETE", "/api/v2/tokens/me", G),
 ];
 
 /// Methods other than the route's.
@@ -655,6 +658,17 @@ impl Harness {
     /// hard busy, the third busy from `Teams` (its primary source), and `presence-bot`
     /// available.
     fn reset(&mut self) {
+        // A logout with a token issued in advance revokes it for good: start over with a new
+        // app then (rare: the input has to log out with the demo token itself).
+        let demo = [DEMO_SYMPHONY_TOKEN, DEMO_GENESYS_TOKEN, DEMO_GATEWAY_TOKEN];
+        if demo.iter().any(|token| {
+            self.app
+                .tokens
+                .principal(&app::secret::Digest::of(token), START_MS)
+                .is_none()
+        }) {
+            *self = Harness::new();
+        }
         let app = self.app.clone();
         for token in self.issued.drain(..) {
             app.tokens.revoke(&app::secret::Digest::of(&token));
@@ -1404,7 +1418,7 @@ impl Shape {
             path.strip_prefix(prefix)
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
         };
-        if under("/pod") || under("/login") || under("/relay") {
+        if under("/pod") || under("/login") || under("/relay") || under("/sessionauth") {
             Shape::Symphony
         } else if under("/api/v1") {
             if status == StatusCode::UNAUTHORIZED {

@@ -887,6 +887,20 @@ fn seeds() -> Vec<(String, Vec<Req>)> {
         ],
     );
     add(
+        "symphony-logout-then-call",
+        vec![
+            good("POST", "/sessionauth/v1/logout"),
+            good("GET", "/pod/v2/users/presence"),
+        ],
+    );
+    add(
+        "genesys-logout-then-call",
+        vec![
+            good("DELETE", "/api/v2/tokens/me"),
+            good("GET", "/api/v2/systempresences"),
+        ],
+    );
+    add(
         "rc-login-then-call",
         vec![
             good("POST", "/api/v1/login"),

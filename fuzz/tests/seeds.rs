@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use presence_store::{
-    Activity, Category, ManualClock, PresenceStore, SetMode, SourceId, SourceUpdate, StoreConfig, SystemPresence,
+    Activity, Category, ManualClock, PresenceStore, SetMode, SourceId, SourceUpdate, StoreConfig,
+    SystemPresence,
 };
 
 fn write(target: &str, name: &str, data: &[u8]) {
@@ -53,7 +54,10 @@ fn busy_store(shards: usize) -> PresenceStore<u64> {
     let teams = store.create_source("Teams").unwrap();
     {
         let created = store.create_source("Calendar").unwrap();
-        let retire = SourceUpdate { deactivated: Some(true), ..Default::default() };
+        let retire = SourceUpdate {
+            deactivated: Some(true),
+            ..Default::default()
+        };
         store.update_source(&created.id, retire).unwrap()
     };
     for user in 0..10u64 {
