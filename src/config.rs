@@ -34,8 +34,8 @@ pub struct StoreConfig {
     /// Longest status message, in bytes (1024).
     pub max_message_len: usize,
     /// Most sessions one user may have at once (64); a heartbeat that would open one more is
-    /// [`Error::TooManySessions`]. Bounds what one caller can
-    /// make the store hold, and the work of a sweep of that user.
+    /// [`Error::TooManySessions`]. Bounds what one caller can make the store hold, and the work
+    /// of a sweep of that user.
     pub max_sessions_per_user: usize,
 }
 
