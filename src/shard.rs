@@ -228,9 +228,10 @@ pub(crate) struct Shard<K> {
     tail: BTreeMap<K, u32>,
     /// Users added, removed, revived or freed since the last compaction.
     since_compaction: usize,
-    /// During a bulk load ([`begin_bulk`](Self::begin_bulk)): the users added, in no order,
-    /// in neither the run nor the tail; the load's end sorts them into the run at once.
-    loose: Option<Vec<u32>>,
+    /// During a bulk load ([`begin_bulk`](Self::begin_bulk)): how many users it added since
+    /// the last compaction, after the run in no order and not in the tail; the load's end sorts
+    /// them into the run at once (a compaction finds them after the run).
+    loose: Option<usize>,
     log: Log,
     wheel: Wheel,
     more_sessions: HashMap<u32, MoreSessions, RandomState>,
@@ -816,12 +817,7 @@ impl<K: Key> Shard<K> {
             // A tombstone in the run is back in key order; one after it joins the tail (or
             // the loose users of a bulk load).
             if slot as usize >= self.sorted {
-                match &mut self.loose {
-                    Some(loose) => loose.push(slot),
-                    None => {
-                        self.tail.insert(key.clone(), slot);
-                    }
-                }
+                self.file_after_run(key, slot);
                 self.since_compaction += 1;
             }
             self.live += 1;
@@ -844,22 +840,27 @@ impl<K: Key> Shard<K> {
         self.records.push(Record::new(key.clone()));
         let hash_of = |s: u32| self.hasher.hash_one(&self.records[s as usize].key);
         self.table.insert(hash, slot, hash_of);
+        self.file_after_run(key, slot);
+        self.since_compaction += 1;
+        self.live += 1;
+        Ok((slot, true))
+    }
+
+    /// Files a user added after the run: in the tail, or among a bulk load's loose users.
+    fn file_after_run(&mut self, key: &K, slot: u32) {
         match &mut self.loose {
-            Some(loose) => loose.push(slot),
+            Some(loose) => *loose += 1,
             None => {
                 self.tail.insert(key.clone(), slot);
             }
         }
-        self.since_compaction += 1;
-        self.live += 1;
-        Ok((slot, true))
     }
 
     /// Starts a bulk load of about `adds` users: until [`end_bulk`](Self::end_bulk), added users
     /// go in neither the run nor the tail, the slab and the hash table grow by doubling, and no
     /// compaction is due. The caller holds the write lock from here to `end_bulk`.
     pub(crate) fn begin_bulk(&mut self, adds: usize) {
-        self.loose = Some(Vec::with_capacity(adds));
+        self.loose = Some(0);
         self.records.reserve(adds);
         let records = &self.records;
         let hasher = &self.hasher;
@@ -870,7 +871,7 @@ impl<K: Key> Shard<K> {
     /// Ends a bulk load: the users it added are sorted into the run in one compaction,
     /// O((records + log entries) + added x log added).
     pub(crate) fn end_bulk(&mut self) {
-        if self.loose.as_ref().is_some_and(|l| !l.is_empty()) {
+        if self.loose.is_some_and(|loose| loose > 0) {
             self.compact();
         }
         self.loose = None;
@@ -920,9 +921,43 @@ impl<K: Key> Shard<K> {
     fn compact(&mut self) {
         let len = self.records.len();
         let sorted = self.sorted;
-        // The records after the run that stay, in key order: the tail's own order, unless a bulk
-        // load's users or tombstones are among them too.
-        let mut incoming: Vec<u32> = (sorted..len)
+        let incoming = self.order_after_run();
+        // Old slot to new; `NOT_KEPT` for a freed record.
+        let mut moved = vec![NOT_KEPT; len];
+        if sorted == 0 {
+            self.permute_into(&incoming, &mut moved);
+        } else {
+            self.merge_into_run(incoming, &mut moved);
+        }
+        let kept = self.records.len();
+        if self.records.capacity() > kept + 2 * Self::room(kept) {
+            self.records.shrink_to(kept + Self::room(kept));
+        }
+        if let Some(loose) = &mut self.loose {
+            *loose = 0;
+        }
+        let to = |slot: u32| moved[slot as usize];
+        self.table.remap(to);
+        self.log.remap(to);
+        self.wheel
+            .remap(|slot| Some(to(slot)).filter(|&s| s != NOT_KEPT));
+        rekey(&mut self.extras, to);
+        rekey(&mut self.more_sessions, to);
+        self.tail.clear();
+        self.sorted = kept;
+        self.fences = self
+            .records
+            .iter()
+            .step_by(FENCE_EVERY)
+            .map(|r| r.key.clone())
+            .collect();
+        self.since_compaction = 0;
+    }
+
+    /// The slots of the records after the run that a compaction keeps (all but the freed), in
+    /// key order: the tail's own order, unless a bulk load's users or tombstones are among them.
+    fn order_after_run(&self) -> Vec<u32> {
+        let mut incoming: Vec<u32> = (self.sorted..self.records.len())
             .filter(|&s| self.records[s].flags & FREED == 0)
             .map(|s| s as u32)
             .collect();
@@ -946,36 +981,7 @@ impl<K: Key> Shard<K> {
                 incoming.sort_unstable_by(|a, b| key(a).cmp(key(b)));
             }
         }
-        // Old slot to new; `NOT_KEPT` for a freed record.
-        let mut moved = vec![NOT_KEPT; len];
-        if sorted == 0 {
-            self.permute_into(&incoming, &mut moved);
-        } else {
-            self.merge_into_run(incoming, &mut moved);
-        }
-        let kept = self.records.len();
-        if self.records.capacity() > kept + 2 * Self::room(kept) {
-            self.records.shrink_to(kept + Self::room(kept));
-        }
-        if let Some(loose) = &mut self.loose {
-            loose.clear();
-        }
-        let to = |slot: u32| moved[slot as usize];
-        self.table.remap(to);
-        self.log.remap(to);
-        self.wheel
-            .remap(|slot| Some(to(slot)).filter(|&s| s != NOT_KEPT));
-        rekey(&mut self.extras, to);
-        rekey(&mut self.more_sessions, to);
-        self.tail.clear();
-        self.sorted = kept;
-        self.fences = self
-            .records
-            .iter()
-            .step_by(FENCE_EVERY)
-            .map(|r| r.key.clone())
-            .collect();
-        self.since_compaction = 0;
+        incoming
     }
 
     /// With no run (a restore, a first bulk load): permutes the slab in place so that record
